@@ -1,0 +1,233 @@
+//! Chapter 3: five tasks at once, three ways.
+//!
+//! Runs five one-second tasks concurrently with `join!`, `join_all` or a `JoinSet`.
+//! Run it with `cargo run --bin ch03_gather`; `--help` lists the options.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+// ANCHOR: task
+/// A stand-in for one piece of I/O work (a request, a query): it waits, then reports.
+///
+/// `task_number` is a `u32` and the time a `Duration`, so neither can be negative:
+/// the types enforce what the article's annotations only describe.
+async fn normal_task(task_number: u32, time_to_execute: Duration) {
+    tokio::time::sleep(time_to_execute).await;
+    println!(
+        "processed task with task_number={task_number} time_to_execute_in_seconds={} behavior=normal-sleep",
+        time_to_execute.as_secs_f64()
+    );
+}
+// ANCHOR_END: task
+
+// ANCHOR: timer
+/// Prints how long it lived when it is dropped, like the article's `timer()` context manager:
+/// `Drop` runs at the end of the scope however the scope is left, as `finally` does.
+struct Timer(Instant);
+
+impl Timer {
+    fn start() -> Timer {
+        // `tokio::time::Instant` is monotonic: it never jumps back when the wall clock is set.
+        Timer(Instant::now())
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        println!(
+            "elapsed time: {:.2} seconds",
+            self.0.elapsed().as_secs_f64()
+        );
+    }
+}
+// ANCHOR_END: timer
+
+const ONE_SECOND: Duration = Duration::from_secs(1);
+
+// ANCHOR: join
+/// `join!` polls a fixed list of futures, written out in the code, until all are done.
+async fn with_join() {
+    tokio::join!(
+        normal_task(0, ONE_SECOND),
+        normal_task(1, ONE_SECOND),
+        normal_task(2, ONE_SECOND),
+        normal_task(3, ONE_SECOND),
+        normal_task(4, ONE_SECOND),
+    );
+}
+// ANCHOR_END: join
+
+// ANCHOR: join_all
+/// `join_all` does the same for any number of futures, collected at run time:
+/// the closest match to `asyncio.gather(*coroutines)`.
+async fn with_join_all() {
+    // Creating the futures runs none of them: futures are lazy.
+    let tasks: Vec<_> = (0..5)
+        .map(|task_number| normal_task(task_number, ONE_SECOND))
+        .collect();
+    // All five make progress inside this one future, on this one thread.
+    futures::future::join_all(tasks).await;
+}
+// ANCHOR_END: join_all
+
+// ANCHOR: join_set
+/// A `JoinSet` spawns each future as a task of its own, which the runtime schedules
+/// independently, on any of its worker threads.
+async fn with_join_set() {
+    let mut tasks = JoinSet::new();
+    for task_number in 0..5 {
+        // A spawned task starts running now, whether or not anyone awaits it.
+        tasks.spawn(normal_task(task_number, ONE_SECOND));
+    }
+    // Results arrive in the order the tasks finish, not the order they were spawned.
+    while let Some(finished) = tasks.join_next().await {
+        // `Err` means the task panicked or was cancelled; chapter 5 deals with that.
+        if let Err(error) = finished {
+            eprintln!("a task failed: {error}");
+        }
+    }
+}
+// ANCHOR_END: join_set
+
+/// The three ways of running the five tasks at once.
+#[derive(Clone, Copy)]
+enum Method {
+    Join,
+    JoinAll,
+    JoinSet,
+}
+
+async fn run(method: Method) {
+    let _timer = Timer::start();
+    match method {
+        Method::Join => with_join().await,
+        Method::JoinAll => with_join_all().await,
+        Method::JoinSet => with_join_set().await,
+    }
+}
+
+// ANCHOR: runtime
+/// Which clock tokio's timers follow: the real one, or tokio's paused clock, on which a sleep
+/// completes at once and the time it would have taken is added to a virtual clock.
+#[derive(Clone, Copy, PartialEq)]
+enum Clock {
+    Real,
+    Paused,
+}
+
+/// The Rust Playground, where the book's Run button sends this file, stops a program after a
+/// few seconds. It builds every program as a crate named `playground`, so there the default is
+/// the paused clock; everywhere else it is the real one.
+fn default_clock() -> Clock {
+    if option_env!("CARGO_PKG_NAME") == Some("playground") {
+        Clock::Paused
+    } else {
+        Clock::Real
+    }
+}
+
+/// What `#[tokio::main]` would build, written out so that the clock can be chosen at run time.
+fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
+    match clock {
+        // The default of `#[tokio::main]`: one worker thread per core.
+        Clock::Real => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        // The paused clock needs the single-threaded runtime.
+        Clock::Paused => {
+            eprintln!(
+                "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
+            );
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+        }
+    }
+}
+
+const USAGE: &str = "\
+Usage: ch03_gather [--with join|join-all|join-set] [--clock real|paused]
+
+Runs five tasks of 1 s at the same time, then prints the elapsed time.
+
+Options:
+  --with join|join-all|join-set
+                       join: tokio::join! on five futures written out;
+                       join-all: futures::future::join_all on a Vec (the default);
+                       join-set: tokio::task::JoinSet, one spawned task each
+  --clock real|paused  real: wait for real (the default);
+                       paused: run on tokio's paused clock (instant, virtual time)
+  -h, --help           print this help
+";
+
+struct Options {
+    method: Method,
+    clock: Clock,
+}
+
+/// Reads the command line: `Ok(None)` asks for the help, `Err` carries the message for a bad one.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        method: Method::JoinAll,
+        clock: default_clock(),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--with" => {
+                options.method = match args.next().as_deref() {
+                    Some("join") => Method::Join,
+                    Some("join-all") => Method::JoinAll,
+                    Some("join-set") => Method::JoinSet,
+                    Some(other) => {
+                        return Err(format!(
+                            "--with: expected join, join-all or join-set, got {other:?}"
+                        ));
+                    }
+                    None => return Err("--with needs a value: join, join-all or join-set".into()),
+                }
+            }
+            "--clock" => {
+                options.clock = match args.next().as_deref() {
+                    Some("real") => Clock::Real,
+                    Some("paused") => Clock::Paused,
+                    Some(other) => {
+                        return Err(format!("--clock: expected real or paused, got {other:?}"));
+                    }
+                    None => return Err("--clock needs a value: real or paused".into()),
+                }
+            }
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(Some(options))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime(options.clock) {
+        Ok(runtime) => {
+            runtime.block_on(run(options.method));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: cannot start the tokio runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+// ANCHOR_END: runtime

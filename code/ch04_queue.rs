@@ -1,0 +1,304 @@
+//! Chapter 4: a producer, a bounded queue and 50 consumers.
+//!
+//! One producer sends 1000 task descriptions into a channel that holds at most 100;
+//! 50 consumers take them out and run them. Each task takes 1 s, so the run takes 20 s.
+//! Run it with `cargo run --bin ch04_queue`; `--help` lists the options.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+// ANCHOR: task
+/// A stand-in for one piece of I/O work (a request, a query): it waits, then reports.
+///
+/// `task_number` is a `u32` and the time a `Duration`, so neither can be negative:
+/// the types enforce what the article's annotations only describe.
+async fn normal_task(task_number: u32, time_to_execute: Duration) {
+    tokio::time::sleep(time_to_execute).await;
+    println!(
+        "processed task with task_number={task_number} time_to_execute_in_seconds={} behavior=normal-sleep",
+        time_to_execute.as_secs_f64()
+    );
+}
+// ANCHOR_END: task
+
+// ANCHOR: timer
+/// Prints how long it lived when it is dropped, like the article's `timer()` context manager:
+/// `Drop` runs at the end of the scope however the scope is left, as `finally` does.
+struct Timer(Instant);
+
+impl Timer {
+    fn start() -> Timer {
+        // `tokio::time::Instant` is monotonic: it never jumps back when the wall clock is set.
+        Timer(Instant::now())
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        println!(
+            "elapsed time: {:.2} seconds",
+            self.0.elapsed().as_secs_f64()
+        );
+    }
+}
+// ANCHOR_END: timer
+
+// ANCHOR: parameters
+const TASKS_TO_PROCESS: u32 = 1000;
+const CONSUMER_COUNT: usize = 50;
+/// How many tasks may wait in the queue. The article's choice, and as arbitrary:
+/// big enough that no consumer waits for the producer, small enough to hold little memory.
+const QUEUE_BOUND: usize = CONSUMER_COUNT * 2;
+// ANCHOR_END: parameters
+
+// ANCHOR: description
+/// What travels through the queue: a description of the work, plain data, not a future.
+/// A consumer turns it into a future when it is ready to run it (and could again, to retry).
+#[derive(Debug, Clone, Copy)]
+struct Task {
+    number: u32,
+    time_to_execute: Duration,
+}
+// ANCHOR_END: description
+
+// ANCHOR: close
+/// Sends every task, then returns, which drops `queue`, the only sender.
+async fn producer(queue: mpsc::Sender<Task>, max_tasks: u32) {
+    for number in 0..max_tasks {
+        let task = Task {
+            number,
+            time_to_execute: Duration::from_secs(1),
+        };
+        // Waits while the queue is full: the producer can never run ahead of the consumers
+        // by more than QUEUE_BOUND tasks. That wait is the backpressure.
+        if queue.send(task).await.is_err() {
+            // `send` fails only when no receiver is left: nobody would run the rest.
+            return;
+        }
+    }
+    println!("all tasks sent, closing the queue");
+    // `queue` is dropped here. Once the consumers have taken what is left,
+    // `recv` returns `None` to each of them.
+}
+
+/// Takes tasks until the queue is closed and empty.
+async fn consumer(queue: Arc<Mutex<mpsc::Receiver<Task>>>) {
+    loop {
+        // Lock, wait for the next task, unlock: the guard is a temporary, dropped at the end
+        // of this statement, so the lock is held while waiting, never while working.
+        let next = queue.lock().await.recv().await;
+        let Some(task) = next else {
+            return; // closed and empty: no more work will come
+        };
+        normal_task(task.number, task.time_to_execute).await;
+    }
+}
+// ANCHOR_END: close
+
+// ANCHOR: pill
+/// What travels through the queue when the end is signalled by a poison pill.
+enum Message {
+    Work(Task),
+    PoisonPill,
+}
+
+/// Sends every task, then one pill per consumer, so that each consumer swallows exactly one
+/// and none is left over.
+async fn producer_with_pills(queue: mpsc::Sender<Message>, max_tasks: u32, consumers: usize) {
+    for number in 0..max_tasks {
+        let task = Task {
+            number,
+            time_to_execute: Duration::from_secs(1),
+        };
+        if queue.send(Message::Work(task)).await.is_err() {
+            return;
+        }
+    }
+    println!("poison pill put in queue");
+    for _ in 0..consumers {
+        if queue.send(Message::PoisonPill).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn consumer_with_pills(queue: Arc<Mutex<mpsc::Receiver<Message>>>) {
+    loop {
+        let next = queue.lock().await.recv().await;
+        match next {
+            Some(Message::Work(task)) => normal_task(task.number, task.time_to_execute).await,
+            // One pill is this consumer's; it does not put it back.
+            Some(Message::PoisonPill) => return,
+            // The producer is gone without sending our pill (it failed, say): stop as well.
+            None => return,
+        }
+    }
+}
+// ANCHOR_END: pill
+
+/// How the producer tells the consumers that the work is over.
+#[derive(Clone, Copy)]
+enum End {
+    /// Drop the sender: the channel closes (the default, and the idiomatic way).
+    Close,
+    /// Send one `Message::PoisonPill` per consumer.
+    PoisonPill,
+}
+
+// ANCHOR: main
+async fn run(end: End) {
+    let _timer = Timer::start();
+    let mut consumers = JoinSet::new();
+    match end {
+        End::Close => {
+            // `channel` is the counterpart of `asyncio.Queue(maxsize=QUEUE_BOUND)`.
+            let (sender, receiver) = mpsc::channel(QUEUE_BOUND);
+            // One receiver, shared: each consumer holds a reference-counted handle to it.
+            let receiver = Arc::new(Mutex::new(receiver));
+            for _ in 0..CONSUMER_COUNT {
+                consumers.spawn(consumer(Arc::clone(&receiver)));
+            }
+            // The consumers are running already; the producer runs here, alongside them.
+            producer(sender, TASKS_TO_PROCESS).await;
+        }
+        End::PoisonPill => {
+            let (sender, receiver) = mpsc::channel(QUEUE_BOUND);
+            let receiver = Arc::new(Mutex::new(receiver));
+            for _ in 0..CONSUMER_COUNT {
+                consumers.spawn(consumer_with_pills(Arc::clone(&receiver)));
+            }
+            producer_with_pills(sender, TASKS_TO_PROCESS, CONSUMER_COUNT).await;
+        }
+    }
+    // Every consumer returns once the work is over: waiting for all of them
+    // is what `queue.join()` was for in the article.
+    while let Some(finished) = consumers.join_next().await {
+        if let Err(error) = finished {
+            eprintln!("a consumer failed: {error}");
+        }
+    }
+}
+// ANCHOR_END: main
+
+// ANCHOR: runtime
+/// Which clock tokio's timers follow: the real one, or tokio's paused clock, on which a sleep
+/// completes at once and the time it would have taken is added to a virtual clock.
+#[derive(Clone, Copy, PartialEq)]
+enum Clock {
+    Real,
+    Paused,
+}
+
+/// The Rust Playground, where the book's Run button sends this file, stops a program after a
+/// few seconds. It builds every program as a crate named `playground`, so there the default is
+/// the paused clock; everywhere else it is the real one.
+fn default_clock() -> Clock {
+    if option_env!("CARGO_PKG_NAME") == Some("playground") {
+        Clock::Paused
+    } else {
+        Clock::Real
+    }
+}
+
+/// What `#[tokio::main]` would build, written out so that the clock can be chosen at run time.
+fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
+    match clock {
+        // The default of `#[tokio::main]`: one worker thread per core.
+        Clock::Real => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        // The paused clock needs the single-threaded runtime.
+        Clock::Paused => {
+            eprintln!(
+                "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
+            );
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+        }
+    }
+}
+
+const USAGE: &str = "\
+Usage: ch04_queue [--end close|pill] [--clock real|paused]
+
+Sends 1000 tasks of 1 s through a queue of 100 to 50 consumers, then prints the elapsed time.
+
+Options:
+  --end close|pill     close: the producer drops its sender and the queue closes (the default);
+                       pill: the producer sends one poison pill per consumer
+  --clock real|paused  real: wait for real (the default);
+                       paused: run on tokio's paused clock (instant, virtual time)
+  -h, --help           print this help
+";
+
+struct Options {
+    end: End,
+    clock: Clock,
+}
+
+/// Reads the command line: `Ok(None)` asks for the help, `Err` carries the message for a bad one.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        end: End::Close,
+        clock: default_clock(),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--end" => {
+                options.end = match args.next().as_deref() {
+                    Some("close") => End::Close,
+                    Some("pill") => End::PoisonPill,
+                    Some(other) => {
+                        return Err(format!("--end: expected close or pill, got {other:?}"));
+                    }
+                    None => return Err("--end needs a value: close or pill".into()),
+                }
+            }
+            "--clock" => {
+                options.clock = match args.next().as_deref() {
+                    Some("real") => Clock::Real,
+                    Some("paused") => Clock::Paused,
+                    Some(other) => {
+                        return Err(format!("--clock: expected real or paused, got {other:?}"));
+                    }
+                    None => return Err("--clock needs a value: real or paused".into()),
+                }
+            }
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(Some(options))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime(options.clock) {
+        Ok(runtime) => {
+            runtime.block_on(run(options.end));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: cannot start the tokio runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+// ANCHOR_END: runtime

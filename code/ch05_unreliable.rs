@@ -1,0 +1,374 @@
+//! Chapter 5: unreliable tasks.
+//!
+//! One consumer runs four tasks: one that works, one that is stuck, one that fails with an
+//! error it declares, and one that panics. A timeout bounds each attempt; every failure is
+//! reported; failures worth retrying are retried with a fresh attempt.
+//! Run it with `cargo run --bin ch05_unreliable`; `--help` lists the options.
+
+use std::fmt;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+// ANCHOR: task
+/// A stand-in for one piece of I/O work (a request, a query): it waits, then reports.
+///
+/// `task_number` is a `u32` and the time a `Duration`, so neither can be negative:
+/// the types enforce what the article's annotations only describe.
+async fn normal_task(task_number: u32, time_to_execute: Duration) {
+    tokio::time::sleep(time_to_execute).await;
+    println!(
+        "processed task with task_number={task_number} time_to_execute_in_seconds={} behavior=normal-sleep",
+        time_to_execute.as_secs_f64()
+    );
+}
+// ANCHOR_END: task
+
+// ANCHOR: timer
+/// Prints how long it lived when it is dropped, like the article's `timer()` context manager:
+/// `Drop` runs at the end of the scope however the scope is left, as `finally` does.
+struct Timer(Instant);
+
+impl Timer {
+    fn start() -> Timer {
+        // `tokio::time::Instant` is monotonic: it never jumps back when the wall clock is set.
+        Timer(Instant::now())
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        println!(
+            "elapsed time: {:.2} seconds",
+            self.0.elapsed().as_secs_f64()
+        );
+    }
+}
+// ANCHOR_END: timer
+
+// ANCHOR: tasks
+/// How a task behaves when it runs: the article's four cases.
+#[derive(Debug, Clone, Copy)]
+enum Behavior {
+    /// Sleeps, then reports: 1 s for the normal task, 1000 s for the stuck one.
+    Sleep(Duration),
+    /// Fails with an error its signature declares (the article's `ValueError`).
+    ExpectedError,
+    /// Panics: a bug nobody planned for (the article's `ZeroDivisionError`).
+    Panic,
+}
+
+/// The description of one task: what the queue carries, and what a retry starts again from.
+#[derive(Debug, Clone, Copy)]
+struct Task {
+    number: u32,
+    behavior: Behavior,
+}
+
+/// The errors a task declares. Its callers must handle them: the compiler checks.
+#[derive(Debug)]
+enum TaskError {
+    InvalidInput { task_number: u32 },
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::InvalidInput { task_number } => {
+                write!(f, "invalid input for task {task_number}")
+            }
+        }
+    }
+}
+
+/// One attempt at a task: a new future, built from the description, each time it is called.
+async fn run_task(task: Task) -> Result<(), TaskError> {
+    match task.behavior {
+        Behavior::Sleep(time_to_execute) => {
+            normal_task(task.number, time_to_execute).await;
+            Ok(())
+        }
+        Behavior::ExpectedError => Err(TaskError::InvalidInput {
+            task_number: task.number,
+        }),
+        Behavior::Panic => panic!("did not expect that?"),
+    }
+}
+// ANCHOR_END: tasks
+
+// ANCHOR: attempt
+/// How one attempt ended.
+enum Outcome {
+    Done,
+    TimedOut,
+    Failed(TaskError),
+    Panicked(String),
+}
+
+impl Outcome {
+    /// A stuck call or a crash may go better next time; invalid input will not.
+    fn is_worth_retrying(&self) -> bool {
+        matches!(self, Outcome::TimedOut | Outcome::Panicked(_))
+    }
+}
+
+/// Runs one attempt on a task of its own, so that a panic stays inside that task,
+/// and gives up on it after `timeout`.
+async fn attempt(task: Task, timeout: Duration) -> Outcome {
+    let mut handle = tokio::spawn(run_task(task));
+    match tokio::time::timeout(timeout, &mut handle).await {
+        Ok(Ok(Ok(()))) => Outcome::Done,
+        Ok(Ok(Err(error))) => Outcome::Failed(error),
+        Ok(Err(join_error)) => match join_error.try_into_panic() {
+            Ok(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+            // Not a panic: the task was cancelled, which nothing here does.
+            Err(join_error) => Outcome::Panicked(join_error.to_string()),
+        },
+        Err(_elapsed) => {
+            // The timeout dropped only our `&mut handle`. Dropping a handle detaches a task,
+            // it does not stop it: without this line the stuck task would sleep on.
+            handle.abort();
+            Outcome::TimedOut
+        }
+    }
+}
+
+/// The text a panic was raised with, when it was raised with text.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+// ANCHOR_END: attempt
+
+// ANCHOR: consumer
+/// How many tasks ended each way, for the summary line.
+#[derive(Default)]
+struct Tally {
+    processed: u32,
+    timed_out: u32,
+    failed: u32,
+    panicked: u32,
+}
+
+/// Takes tasks until the queue closes. No task can stop it: each ends in a line of output.
+async fn consumer(mut queue: mpsc::UnboundedReceiver<Task>, policy: Policy) -> Tally {
+    let mut tally = Tally::default();
+    while let Some(task) = queue.recv().await {
+        for attempt_number in 1..=policy.attempts {
+            let outcome = attempt(task, policy.timeout).await;
+            let retry = outcome.is_worth_retrying() && attempt_number < policy.attempts;
+            let then = if retry { "retry" } else { "give-up" };
+            let n = task.number;
+            let tries = format!("attempt={attempt_number}/{}", policy.attempts);
+            match &outcome {
+                // `normal_task` has printed its own line.
+                Outcome::Done => tally.processed += 1,
+                Outcome::TimedOut => {
+                    let limit = policy.timeout.as_secs_f64();
+                    println!(
+                        "timed out task with task_number={n} {tries} timeout_in_seconds={limit} then={then}"
+                    );
+                    tally.timed_out += u32::from(!retry);
+                }
+                Outcome::Failed(error) => {
+                    println!(
+                        "failed task with task_number={n} {tries} error=\"{error}\" then={then}"
+                    );
+                    tally.failed += u32::from(!retry);
+                }
+                Outcome::Panicked(message) => {
+                    println!(
+                        "panicked task with task_number={n} {tries} panic=\"{message}\" then={then}"
+                    );
+                    tally.panicked += u32::from(!retry);
+                }
+            }
+            if !retry {
+                break;
+            }
+        }
+    }
+    tally
+}
+// ANCHOR_END: consumer
+
+// ANCHOR: producer
+async fn producer(queue: mpsc::UnboundedSender<Task>) {
+    let tasks = [
+        Behavior::Sleep(Duration::from_secs(1)),
+        Behavior::Sleep(Duration::from_secs(1000)), // stuck
+        Behavior::ExpectedError,
+        Behavior::Panic,
+    ];
+    for (number, behavior) in (0..).zip(tasks) {
+        // An unbounded channel, as in the article: `send` never waits.
+        if queue.send(Task { number, behavior }).is_err() {
+            return;
+        }
+    }
+    println!("all tasks sent, closing the queue");
+}
+// ANCHOR_END: producer
+
+/// How hard the consumer tries: the time each attempt gets, and how many attempts a task gets.
+#[derive(Clone, Copy)]
+struct Policy {
+    timeout: Duration,
+    attempts: u32,
+}
+
+// ANCHOR: main
+async fn run(policy: Policy) {
+    let _timer = Timer::start();
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let consumer = tokio::spawn(consumer(receiver, policy));
+    producer(sender).await;
+    match consumer.await {
+        Ok(tally) => println!(
+            "summary: processed={} timed_out={} failed={} panicked={}",
+            tally.processed, tally.timed_out, tally.failed, tally.panicked
+        ),
+        // Cannot happen: nothing in the consumer panics. Were it to, we say so and go on.
+        Err(error) => eprintln!("the consumer failed: {error}"),
+    }
+}
+// ANCHOR_END: main
+
+// ANCHOR: runtime
+/// Which clock tokio's timers follow: the real one, or tokio's paused clock, on which a sleep
+/// completes at once and the time it would have taken is added to a virtual clock.
+#[derive(Clone, Copy, PartialEq)]
+enum Clock {
+    Real,
+    Paused,
+}
+
+/// The Rust Playground, where the book's Run button sends this file, stops a program after a
+/// few seconds. It builds every program as a crate named `playground`, so there the default is
+/// the paused clock; everywhere else it is the real one.
+fn default_clock() -> Clock {
+    if option_env!("CARGO_PKG_NAME") == Some("playground") {
+        Clock::Paused
+    } else {
+        Clock::Real
+    }
+}
+
+/// What `#[tokio::main]` would build, written out so that the clock can be chosen at run time.
+fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
+    match clock {
+        // The default of `#[tokio::main]`: one worker thread per core.
+        Clock::Real => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        // The paused clock needs the single-threaded runtime.
+        Clock::Paused => {
+            eprintln!(
+                "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
+            );
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+        }
+    }
+}
+
+const USAGE: &str = "\
+Usage: ch05_unreliable [--timeout SECONDS] [--attempts N] [--clock real|paused]
+
+Runs four unreliable tasks through one consumer, then prints the elapsed time.
+
+Options:
+  --timeout SECONDS    how long one attempt may take, from 0.001 to 3600 (default: 10)
+  --attempts N         attempts per task, from 1 to 10 (default: 1); a timeout or a panic
+                       is retried, an expected error is not
+  --clock real|paused  real: wait for real (the default);
+                       paused: run on tokio's paused clock (instant, virtual time)
+  -h, --help           print this help
+";
+
+struct Options {
+    policy: Policy,
+    clock: Clock,
+}
+
+/// Reads the command line: `Ok(None)` asks for the help, `Err` carries the message for a bad one.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        policy: Policy {
+            timeout: Duration::from_secs(10),
+            attempts: 1,
+        },
+        clock: default_clock(),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--timeout" => {
+                let value = args.next().ok_or("--timeout needs a value in seconds")?;
+                let seconds: f64 = value.parse().map_err(|_| {
+                    format!("--timeout: expected a number of seconds, got {value:?}")
+                })?;
+                // Written so that NaN fails too.
+                if !(0.001..=3600.0).contains(&seconds) {
+                    return Err(format!(
+                        "--timeout: expected 0.001 to 3600 seconds, got {value}"
+                    ));
+                }
+                options.policy.timeout = Duration::from_secs_f64(seconds);
+            }
+            "--attempts" => {
+                let value = args.next().ok_or("--attempts needs a value")?;
+                options.policy.attempts = match value.parse() {
+                    Ok(n @ 1..=10) => n,
+                    _ => return Err(format!("--attempts: expected 1 to 10, got {value:?}")),
+                };
+            }
+            "--clock" => {
+                options.clock = match args.next().as_deref() {
+                    Some("real") => Clock::Real,
+                    Some("paused") => Clock::Paused,
+                    Some(other) => {
+                        return Err(format!("--clock: expected real or paused, got {other:?}"));
+                    }
+                    None => return Err("--clock needs a value: real or paused".into()),
+                }
+            }
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(Some(options))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime(options.clock) {
+        Ok(runtime) => {
+            runtime.block_on(run(options.policy));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: cannot start the tokio runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+// ANCHOR_END: runtime

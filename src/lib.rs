@@ -1,0 +1,279 @@
+//! What the book's tests share: the chapter catalogue and the checks on a chapter's output.
+//!
+//! No chapter depends on this crate: each chapter in `code/` is a standalone program.
+//! The catalogue is the one place where each chapter's runs, expected-output files and
+//! expected elapsed times are written down; the tests, the README and the pages are
+//! checked against it.
+
+use std::path::{Path, PathBuf};
+
+/// One chapter of the book: a page in `chapters/` and a binary in `code/` of the same name.
+#[derive(Debug)]
+pub struct Chapter {
+    /// Its number: the `NN` of `chNN_slug`.
+    pub number: u8,
+    /// Its slug: the `slug` of `chNN_slug`.
+    pub slug: &'static str,
+    /// What it teaches, in a few words (the README's chapter table).
+    pub teaches: &'static str,
+    /// The runs the tests make of its binary; the first is the plain `cargo run`.
+    pub runs: &'static [Run],
+}
+
+/// One way of running a chapter's binary, and what it must print.
+#[derive(Debug)]
+pub struct Run {
+    /// Command-line arguments, besides `--clock`.
+    pub args: &'static [&'static str],
+    /// The expected standard output, a file in `tests/expected/`.
+    pub expected: &'static str,
+    /// The elapsed time the run must report, in seconds: the sum of the sleeps it waits for.
+    pub elapsed_seconds: f64,
+    /// Which differences in line order are allowed between two runs.
+    pub order: Order,
+    /// Text that must appear on standard error in a real-clock run; `None`: it must be empty.
+    pub stderr: Option<&'static str>,
+}
+
+/// How far the order of the printed lines may vary from run to run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Order {
+    /// Every line in its place.
+    Exact,
+    /// Tasks finish in waves: consecutive `task_number=N` lines whose numbers share the same
+    /// `N / size` may come in any order among themselves. Every other line keeps its place.
+    WithinWaves(u32),
+}
+
+/// The book's chapters, in order.
+pub const CHAPTERS: &[Chapter] = &[
+    Chapter {
+        number: 1,
+        slug: "one_task",
+        teaches: "futures, `.await`, the runtime, a monotonic timer",
+        runs: &[Run {
+            args: &[],
+            expected: "ch01_one_task.txt",
+            elapsed_seconds: 1.0,
+            order: Order::Exact,
+            stderr: None,
+        }],
+    },
+    Chapter {
+        number: 2,
+        slug: "five_tasks",
+        teaches: "awaiting in sequence: each task waits for the one before",
+        runs: &[Run {
+            args: &[],
+            expected: "ch02_five_tasks.txt",
+            elapsed_seconds: 5.0,
+            order: Order::Exact,
+            stderr: None,
+        }],
+    },
+    Chapter {
+        number: 3,
+        slug: "gather",
+        teaches: "`join!`, `join_all`, `JoinSet`; concurrency versus parallelism",
+        runs: &[
+            Run {
+                args: &[],
+                expected: "ch03_gather.txt",
+                elapsed_seconds: 1.0,
+                order: Order::Exact,
+                stderr: None,
+            },
+            Run {
+                args: &["--with", "join"],
+                expected: "ch03_gather.join.txt",
+                elapsed_seconds: 1.0,
+                order: Order::WithinWaves(5),
+                stderr: None,
+            },
+            Run {
+                args: &["--with", "join-set"],
+                expected: "ch03_gather.join-set.txt",
+                elapsed_seconds: 1.0,
+                order: Order::WithinWaves(5),
+                stderr: None,
+            },
+        ],
+    },
+    Chapter {
+        number: 4,
+        slug: "queue",
+        teaches: "a bounded channel, 50 consumers, backpressure, closing versus poison pills",
+        runs: &[
+            Run {
+                args: &[],
+                expected: "ch04_queue.txt",
+                elapsed_seconds: 20.0,
+                order: Order::WithinWaves(50),
+                stderr: None,
+            },
+            Run {
+                args: &["--end", "pill"],
+                expected: "ch04_queue.pill.txt",
+                elapsed_seconds: 20.0,
+                order: Order::WithinWaves(50),
+                stderr: None,
+            },
+        ],
+    },
+    Chapter {
+        number: 5,
+        slug: "unreliable",
+        teaches: "timeouts, errors as `Result`, surviving panics, retries that retry",
+        runs: &[
+            Run {
+                args: &[],
+                expected: "ch05_unreliable.txt",
+                elapsed_seconds: 11.0,
+                order: Order::Exact,
+                stderr: Some("did not expect that?"),
+            },
+            Run {
+                args: &["--attempts", "3", "--timeout", "2"],
+                expected: "ch05_unreliable.retries.txt",
+                elapsed_seconds: 7.0,
+                order: Order::Exact,
+                stderr: Some("did not expect that?"),
+            },
+        ],
+    },
+];
+
+impl Chapter {
+    /// The binary's name, which is also the page's and the source file's: `chNN_slug`.
+    pub fn name(&self) -> String {
+        format!("ch{:02}_{}", self.number, self.slug)
+    }
+
+    /// The chapter's page, relative to the project's root.
+    pub fn page(&self) -> PathBuf {
+        Path::new("chapters").join(format!("{}.md", self.name()))
+    }
+
+    /// The chapter's program, relative to the project's root.
+    pub fn source(&self) -> PathBuf {
+        Path::new("code").join(format!("{}.rs", self.name()))
+    }
+}
+
+impl Run {
+    /// The expected-output file, relative to the project's root.
+    pub fn expected_path(&self) -> PathBuf {
+        Path::new("tests").join("expected").join(self.expected)
+    }
+
+    /// The fastest a real run may report: it cannot beat the sleeps it waits for.
+    pub fn lower_bound(&self) -> f64 {
+        self.elapsed_seconds
+    }
+
+    /// The slowest a real run may report on a shared, noisy machine before the test fails.
+    pub fn upper_bound(&self) -> f64 {
+        self.elapsed_seconds * 1.05 + 0.5
+    }
+}
+
+/// Finds a chapter by its binary's name.
+pub fn chapter(name: &str) -> Option<&'static Chapter> {
+    CHAPTERS.iter().find(|chapter| chapter.name() == name)
+}
+
+/// The line every chapter ends with, for an elapsed time in seconds.
+pub fn elapsed_line(seconds: f64) -> String {
+    format!("elapsed time: {seconds:.2} seconds")
+}
+
+/// Splits a chapter's output into the lines before its last one, and the elapsed time that
+/// last line reports. `Err` says what is wrong with an output that does not end that way.
+pub fn split_elapsed(output: &str) -> Result<(Vec<&str>, f64), String> {
+    let mut lines: Vec<&str> = output.lines().collect();
+    let last = lines.pop().ok_or("the output is empty")?;
+    let seconds = last
+        .strip_prefix("elapsed time: ")
+        .and_then(|rest| rest.strip_suffix(" seconds"))
+        .ok_or_else(|| format!("the last line is not `elapsed time: X.XX seconds`: {last:?}"))?;
+    let seconds: f64 = seconds
+        .parse()
+        .map_err(|_| format!("the elapsed time is not a number: {last:?}"))?;
+    Ok((lines, seconds))
+}
+
+/// The `N` of a line's `task_number=N`, if it has one.
+pub fn task_number(line: &str) -> Option<u32> {
+    let rest = line.split_once("task_number=")?.1;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The lines in a canonical order, so that two runs that differ only in the ways `order`
+/// allows give equal results.
+pub fn normalize<'a>(lines: &[&'a str], order: Order) -> Vec<&'a str> {
+    let Order::WithinWaves(size) = order else {
+        return lines.to_vec();
+    };
+    let wave = |line: &str| task_number(line).map(|n| n / size);
+    let mut normalized = Vec::with_capacity(lines.len());
+    let mut start = 0;
+    while start < lines.len() {
+        let tag = wave(lines[start]);
+        let mut end = start + 1;
+        while tag.is_some() && end < lines.len() && wave(lines[end]) == tag {
+            end += 1;
+        }
+        let mut group = lines[start..end].to_vec();
+        group.sort_by_key(|line| task_number(line));
+        normalized.extend(group);
+        start = end;
+    }
+    normalized
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_the_elapsed_line() {
+        let (lines, seconds) = split_elapsed("a\nb\nelapsed time: 20.04 seconds\n").unwrap();
+        assert_eq!(lines, ["a", "b"]);
+        assert_eq!(seconds, 20.04);
+        assert!(split_elapsed("a\nb\n").is_err());
+        assert!(split_elapsed("").is_err());
+        assert!(split_elapsed("elapsed time: soon seconds").is_err());
+    }
+
+    #[test]
+    fn waves_allow_reordering_inside_a_wave_only() {
+        let line = |n: u32| format!("processed task with task_number={n} behavior=x");
+        let expected: Vec<String> = [0, 1, 2, 3].map(line).into();
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        let within: Vec<String> = [1, 0, 3, 2].map(line).into();
+        let within: Vec<&str> = within.iter().map(String::as_str).collect();
+        let across: Vec<String> = [0, 2, 1, 3].map(line).into();
+        let across: Vec<&str> = across.iter().map(String::as_str).collect();
+        let waves = Order::WithinWaves(2);
+        assert_eq!(normalize(&within, waves), normalize(&expected, waves));
+        assert_ne!(normalize(&across, waves), normalize(&expected, waves));
+        assert_ne!(normalize(&within, Order::Exact), expected);
+    }
+
+    #[test]
+    fn a_line_between_waves_keeps_its_place() {
+        let lines = ["task_number=1", "producer done", "task_number=0"];
+        let normalized = normalize(&lines, Order::WithinWaves(50));
+        assert_eq!(normalized, lines, "the middle line separates the groups");
+    }
+
+    #[test]
+    fn names_follow_the_design() {
+        let chapter = chapter("ch04_queue").unwrap();
+        assert_eq!(chapter.page(), Path::new("chapters/ch04_queue.md"));
+        assert_eq!(chapter.source(), Path::new("code/ch04_queue.rs"));
+        assert_eq!(chapter.runs[0].upper_bound(), 21.5);
+        assert_eq!(elapsed_line(11.0), "elapsed time: 11.00 seconds");
+    }
+}

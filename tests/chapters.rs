@@ -1,0 +1,169 @@
+//! Every run in the catalogue, twice: on the real clock, where the elapsed time must lie
+//! within its bounds, and on tokio's paused clock, where it must be exact and instant.
+//!
+//! `UPDATE_EXPECTED=1 cargo test paused_clock` rewrites the expected-output files from the
+//! paused runs. It never touches an expected time: those live in the catalogue (`src/lib.rs`),
+//! and a file whose elapsed line disagrees with it still fails.
+
+use std::time::Duration;
+
+use io_bound_tokio::{CHAPTERS, Run, chapter, elapsed_line, normalize, split_elapsed};
+use pretty_assertions::assert_eq;
+
+use crate::common::{binary, read, root};
+
+/// The longest a paused-clock run may take for real: the book's Run button gives up after
+/// about six seconds, compilation included.
+const PAUSED_WALL_LIMIT: Duration = Duration::from_secs(3);
+
+fn the_run(name: &str, index: usize) -> &'static Run {
+    let chapter = chapter(name).unwrap_or_else(|| panic!("{name} is not in the catalogue"));
+    &chapter.runs[index]
+}
+
+/// The expected output, checked against the catalogue's elapsed time.
+fn expected_lines(run: &Run) -> Vec<String> {
+    let text = read(&run.expected_path());
+    let (lines, seconds) = split_elapsed(&text)
+        .unwrap_or_else(|error| panic!("{}: {error}", run.expected_path().display()));
+    assert_eq!(
+        elapsed_line(seconds),
+        elapsed_line(run.elapsed_seconds),
+        "{} and the catalogue disagree on the elapsed time",
+        run.expected_path().display()
+    );
+    lines.into_iter().map(String::from).collect()
+}
+
+fn check_real(name: &str, index: usize) {
+    let run = the_run(name, index);
+    let (output, _) = crate::common::run(&binary(name), run.args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{name} {:?} failed: {stderr}",
+        run.args
+    );
+    match run.stderr {
+        None => assert_eq!(stderr, "", "{name} {:?} wrote to stderr", run.args),
+        Some(text) => assert!(
+            stderr.contains(text),
+            "{name}: stderr lacks {text:?}: {stderr}"
+        ),
+    }
+
+    let (lines, seconds) = split_elapsed(&stdout).unwrap_or_else(|error| panic!("{name}: {error}"));
+    let (low, high) = (run.lower_bound(), run.upper_bound());
+    assert!(
+        (low..=high).contains(&seconds),
+        "{name} {:?} reported {seconds:.2} s, outside [{low:.2}, {high:.2}]",
+        run.args
+    );
+
+    let expected = expected_lines(run);
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_eq!(
+        normalize(&lines, run.order),
+        normalize(&expected, run.order),
+        "{name} {:?} printed other lines than {} (allowed reordering: {:?})",
+        run.args,
+        run.expected,
+        run.order
+    );
+}
+
+fn check_paused(name: &str, index: usize) {
+    let run = the_run(name, index);
+    let mut args = vec!["--clock", "paused"];
+    args.extend(run.args);
+    let (output, wall) = crate::common::run(&binary(name), &args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{name} {args:?} failed: {stderr}");
+    assert!(
+        stderr.contains("clock is paused"),
+        "{name}: no note on stderr: {stderr}"
+    );
+    assert!(
+        wall < PAUSED_WALL_LIMIT,
+        "{name} {args:?} took {wall:?} of real time on the paused clock"
+    );
+
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::write(root().join(run.expected_path()), stdout.as_bytes())
+            .expect("the expected-output file is writable");
+    }
+
+    let (lines, seconds) = split_elapsed(&stdout).unwrap_or_else(|error| panic!("{name}: {error}"));
+    assert_eq!(
+        elapsed_line(seconds),
+        elapsed_line(run.elapsed_seconds),
+        "{name} {args:?}: on the paused clock the elapsed time is exactly the sleeps"
+    );
+    let expected = expected_lines(run);
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_eq!(
+        normalize(&lines, run.order),
+        normalize(&expected, run.order)
+    );
+}
+
+/// One test per run and clock, named after the run.
+macro_rules! runs {
+    ($($test:ident = $name:literal, $index:literal;)*) => {
+        mod real_clock {
+            $(#[test] fn $test() { super::check_real($name, $index) })*
+        }
+        mod paused_clock {
+            $(#[test] fn $test() { super::check_paused($name, $index) })*
+        }
+        const TESTED: &[(&str, usize)] = &[$(($name, $index)),*];
+    };
+}
+
+runs! {
+    ch01_one_task = "ch01_one_task", 0;
+    ch02_five_tasks = "ch02_five_tasks", 0;
+    ch03_gather = "ch03_gather", 0;
+    ch03_gather_join = "ch03_gather", 1;
+    ch03_gather_join_set = "ch03_gather", 2;
+    ch04_queue = "ch04_queue", 0;
+    ch04_queue_pill = "ch04_queue", 1;
+    ch05_unreliable = "ch05_unreliable", 0;
+    ch05_unreliable_retries = "ch05_unreliable", 1;
+}
+
+#[test]
+fn every_run_in_the_catalogue_has_its_tests() {
+    let catalogue: Vec<(String, usize)> = CHAPTERS
+        .iter()
+        .flat_map(|chapter| (0..chapter.runs.len()).map(|index| (chapter.name(), index)))
+        .collect();
+    let tested: Vec<(String, usize)> = TESTED
+        .iter()
+        .map(|(name, index)| (name.to_string(), *index))
+        .collect();
+    assert_eq!(tested, catalogue);
+}
+
+#[test]
+fn every_expected_file_belongs_to_a_run() {
+    let mut listed: Vec<&str> = CHAPTERS
+        .iter()
+        .flat_map(|chapter| chapter.runs.iter().map(|run| run.expected))
+        .collect();
+    listed.sort();
+    let mut on_disk: Vec<String> = std::fs::read_dir(root().join("tests/expected"))
+        .expect("tests/expected exists")
+        .map(|entry| {
+            entry
+                .expect("a readable entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    on_disk.sort();
+    assert_eq!(on_disk, listed);
+}

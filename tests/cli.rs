@@ -1,0 +1,120 @@
+//! Every chapter's command line: `--help` works, and a bad option or value gets a clear
+//! error and exit status 2, never a panic.
+
+use io_bound_tokio::CHAPTERS;
+
+use crate::common::{binary, run};
+
+#[test]
+fn help_is_printed_and_succeeds() {
+    for chapter in CHAPTERS {
+        let name = chapter.name();
+        for flag in ["--help", "-h"] {
+            let (output, _) = run(&binary(&name), &[flag]);
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(output.status.success(), "{name} {flag} failed");
+            assert!(
+                stdout.starts_with(&format!("Usage: {name} ")),
+                "{name}: {stdout}"
+            );
+            assert!(stdout.contains("--clock real|paused"), "{name}: {stdout}");
+            assert!(output.stderr.is_empty(), "{name} {flag} wrote to stderr");
+        }
+    }
+}
+
+/// Command lines every chapter refuses, and a word the error must contain.
+const REFUSED_BY_ALL: &[(&[&str], &str)] = &[
+    (&["--frobnicate"], "unexpected argument \"--frobnicate\""),
+    (&["extra"], "unexpected argument \"extra\""),
+    (&["--clock"], "--clock needs a value"),
+    (
+        &["--clock", "sideways"],
+        "expected real or paused, got \"sideways\"",
+    ),
+];
+
+/// Command lines one chapter refuses.
+const REFUSED_BY_ONE: &[(&str, &[&str], &str)] = &[
+    ("ch03_gather", &["--with"], "--with needs a value"),
+    ("ch03_gather", &["--with", "gather"], "got \"gather\""),
+    ("ch04_queue", &["--end"], "--end needs a value"),
+    ("ch04_queue", &["--end", "never"], "got \"never\""),
+    (
+        "ch05_unreliable",
+        &["--attempts", "0"],
+        "expected 1 to 10, got \"0\"",
+    ),
+    ("ch05_unreliable", &["--attempts", "11"], "expected 1 to 10"),
+    (
+        "ch05_unreliable",
+        &["--attempts", "two"],
+        "expected 1 to 10",
+    ),
+    (
+        "ch05_unreliable",
+        &["--attempts"],
+        "--attempts needs a value",
+    ),
+    (
+        "ch05_unreliable",
+        &["--timeout", "0"],
+        "expected 0.001 to 3600 seconds",
+    ),
+    (
+        "ch05_unreliable",
+        &["--timeout", "-1"],
+        "expected 0.001 to 3600 seconds",
+    ),
+    (
+        "ch05_unreliable",
+        &["--timeout", "NaN"],
+        "expected 0.001 to 3600 seconds",
+    ),
+    (
+        "ch05_unreliable",
+        &["--timeout", "1e9"],
+        "expected 0.001 to 3600 seconds",
+    ),
+    (
+        "ch05_unreliable",
+        &["--timeout", "soon"],
+        "expected a number of seconds",
+    ),
+    ("ch05_unreliable", &["--timeout"], "--timeout needs a value"),
+];
+
+fn assert_refused(name: &str, args: &[&str], reason: &str) {
+    let (output, _) = run(&binary(name), args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{name} {args:?}: {stderr}");
+    assert!(stderr.starts_with("error: "), "{name} {args:?}: {stderr}");
+    assert!(
+        stderr.contains(reason),
+        "{name} {args:?}: no {reason:?} in {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("Usage: {name} ")),
+        "{name} {args:?}: no usage"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "{name} {args:?} panicked: {stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "{name} {args:?} printed on stdout"
+    );
+}
+
+#[test]
+fn bad_command_lines_are_refused_with_status_2() {
+    for chapter in CHAPTERS {
+        for (args, reason) in REFUSED_BY_ALL {
+            assert_refused(&chapter.name(), args, reason);
+        }
+    }
+    for (name, args, reason) in REFUSED_BY_ONE {
+        assert_refused(name, args, reason);
+    }
+}

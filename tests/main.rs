@@ -1,0 +1,8 @@
+//! The book's integration tests, in one test binary so that they run side by side:
+//! the chapters mostly sleep, and their runs overlap instead of adding up.
+
+mod book;
+mod chapters;
+mod cli;
+mod common;
+mod playground;

@@ -1,0 +1,172 @@
+//! The book's Run button sends a chapter's whole file to the Rust Playground. These tests
+//! build each chapter the way the playground does, as a lone file in a crate named
+//! `playground` with nothing but the crates the playground offers, and run it as the
+//! playground would: with no arguments, so on tokio's paused clock, in well under the few
+//! seconds the playground allows.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use io_bound_tokio::{CHAPTERS, elapsed_line, normalize, split_elapsed};
+use pretty_assertions::assert_eq;
+
+use crate::common::{read, root, run};
+
+/// Crates of the playground's list that chapters may use. Anything else turns the book's
+/// Run button off, so a chapter that needs it must say so (and is not checked here).
+const PLAYGROUND_CRATES: &[&str] = &["tokio", "futures", "rand"];
+
+/// The package's `[dependencies]`: every chapter can use them, so the playground must have them.
+fn dependencies() -> Vec<String> {
+    let manifest = read("Cargo.toml".as_ref());
+    manifest
+        .lines()
+        .skip_while(|line| line.trim() != "[dependencies]")
+        .skip(1)
+        .take_while(|line| !line.starts_with('['))
+        .filter_map(|line| {
+            line.split_once('=')
+                .map(|(name, _)| name.trim().to_string())
+        })
+        .filter(|name| !name.is_empty() && !name.starts_with('#'))
+        .collect()
+}
+
+#[test]
+fn chapters_depend_only_on_crates_the_playground_offers() {
+    let dependencies = dependencies();
+    assert!(
+        !dependencies.is_empty(),
+        "Cargo.toml lists no [dependencies]"
+    );
+    for name in dependencies {
+        assert!(
+            PLAYGROUND_CRATES.contains(&name.as_str()),
+            "{name} is not offered by the playground"
+        );
+    }
+}
+
+/// `--extern name=path` for each of the package's dependencies, as built for the chapters:
+/// asks cargo (a no-op build by now) where it put them.
+fn externs() -> &'static [(String, PathBuf)] {
+    static EXTERNS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
+    EXTERNS.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(root())
+            .args(["build", "--bins", "--message-format=json"]);
+        if crate::common::binary("x")
+            .parent()
+            .is_some_and(|dir| dir.ends_with("release"))
+        {
+            command.arg("--release");
+        }
+        let output = command.output().expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let wanted = dependencies();
+        let mut found = BTreeMap::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let name = message["target"]["name"].as_str().unwrap_or_default();
+            if message["reason"] != "compiler-artifact" || !wanted.iter().any(|w| w == name) {
+                continue;
+            }
+            let rlib = message["filenames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|file| file.as_str())
+                .find(|file| file.ends_with(".rlib"));
+            if let Some(rlib) = rlib {
+                found.insert(name.to_string(), PathBuf::from(rlib));
+            }
+        }
+        assert_eq!(
+            found.len(),
+            wanted.len(),
+            "cargo did not report every dependency: {found:?}"
+        );
+        found.into_iter().collect()
+    })
+}
+
+/// Compiles one chapter as the playground's crate, and returns the program's path.
+fn build_as_playground(name: &str) -> PathBuf {
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("playground");
+    std::fs::create_dir_all(&out_dir).expect("the temporary directory can be made");
+    let program = out_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let (_, first) = &externs()[0];
+    let deps_dir = first.parent().expect("an rlib lives in a directory");
+    let mut rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
+    rustc
+        .current_dir(root())
+        // What the playground's cargo tells the compiler the crate is called.
+        .env("CARGO_PKG_NAME", "playground")
+        .args([
+            "--edition",
+            "2024",
+            "--crate-type",
+            "bin",
+            "--crate-name",
+            "playground",
+        ])
+        .arg("-L")
+        .arg(format!("dependency={}", deps_dir.display()))
+        .arg("-o")
+        .arg(&program);
+    for (crate_name, rlib) in externs() {
+        rustc
+            .arg("--extern")
+            .arg(format!("{crate_name}={}", rlib.display()));
+    }
+    rustc.arg(format!("code/{name}.rs"));
+    let output = rustc.output().expect("rustc runs");
+    assert!(
+        output.status.success(),
+        "{name} does not compile on its own as the playground's crate:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    program
+}
+
+#[test]
+fn every_chapter_runs_in_the_playground_on_the_paused_clock() {
+    std::thread::scope(|scope| {
+        for chapter in CHAPTERS {
+            scope.spawn(move || {
+                let name = chapter.name();
+                let program = build_as_playground(&name);
+                let (output, wall) = run(&program, &[]);
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                assert!(output.status.success(), "{name} failed: {stderr}");
+                assert!(
+                    stderr.contains("clock is paused"),
+                    "{name}: no note: {stderr}"
+                );
+                assert!(wall < Duration::from_secs(3), "{name} took {wall:?}");
+
+                let run = &chapter.runs[0];
+                let (lines, seconds) = split_elapsed(&stdout).expect("ends with the elapsed time");
+                assert_eq!(elapsed_line(seconds), elapsed_line(run.elapsed_seconds));
+                let expected = read(&run.expected_path());
+                let (expected, _) = split_elapsed(&expected).expect("a valid expected file");
+                assert_eq!(
+                    normalize(&lines, run.order),
+                    normalize(&expected, run.order)
+                );
+            });
+        }
+    });
+}
