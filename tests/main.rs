@@ -5,4 +5,5 @@ mod book;
 mod chapters;
 mod cli;
 mod common;
+mod docs;
 mod playground;

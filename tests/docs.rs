@@ -1,0 +1,135 @@
+//! The words around the code: the README's chapter table and the figures in the prose must
+//! agree with the catalogue and the programs, so that no number is only typed.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use io_bound_tokio::{CHAPTERS, elapsed_line};
+use pretty_assertions::assert_eq;
+use regex::Regex;
+
+use crate::common::{read, root};
+
+/// A page's title: its first `# ` heading.
+fn title(page: &str) -> &str {
+    page.lines()
+        .find_map(|line| line.strip_prefix("# "))
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_readme_chapter_table_matches_the_catalogue() {
+    let readme = read(Path::new("README.md"));
+    let row = Regex::new(r"^\| \d+\. ").expect("a valid regex");
+    let rows: Vec<&str> = readme.lines().filter(|line| row.is_match(line)).collect();
+    let expected: Vec<String> = CHAPTERS
+        .iter()
+        .map(|chapter| {
+            let page = read(&chapter.page());
+            let seconds = elapsed_line(chapter.runs[0].elapsed_seconds);
+            let seconds = seconds
+                .trim_start_matches("elapsed time: ")
+                .replace(" seconds", " s");
+            format!(
+                "| {}. {} | `{}` | {} | {seconds} |",
+                chapter.number,
+                title(&page),
+                chapter.name(),
+                chapter.teaches
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected);
+}
+
+/// Text outside fenced code blocks: what the prose says, not what it includes.
+fn prose(page: &str) -> String {
+    let mut inside = false;
+    let mut text = String::new();
+    for line in page.lines() {
+        if line.trim_start().starts_with("```") {
+            inside = !inside;
+        } else if !inside {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Every number of seconds the programs sleep for or wait at most, and every time a run takes.
+fn known_seconds() -> BTreeSet<String> {
+    let literal = Regex::new(r"from_secs(?:_f64)?\((\d+(?:\.\d+)?)\)").expect("a valid regex");
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for chapter in CHAPTERS {
+        for run in chapter.runs {
+            known.insert(format!("{}", run.elapsed_seconds));
+            // The options a run is made with count too: `--timeout 2`.
+            for pair in run.args.windows(2) {
+                if pair[0] == "--timeout" {
+                    known.insert(pair[1].to_string());
+                }
+            }
+        }
+        for found in literal.captures_iter(&read(&chapter.source())) {
+            known.insert(found[1].to_string());
+        }
+    }
+    known
+}
+
+/// Every integer literal in the programs: counts of tasks, consumers, queue slots.
+fn known_counts() -> BTreeSet<String> {
+    let literal = Regex::new(r"\b(\d+)\b").expect("a valid regex");
+    CHAPTERS
+        .iter()
+        .flat_map(|chapter| {
+            let source = read(&chapter.source());
+            literal
+                .captures_iter(&source)
+                .map(|found| found[1].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn every_time_and_count_in_the_prose_comes_from_the_programs() {
+    let seconds = Regex::new(r"(\d+(?:\.\d+)?) ?(?:s|seconds?)\b").expect("a valid regex");
+    let counts = Regex::new(r"\b(\d+) (?:tasks|consumers|more)\b").expect("a valid regex");
+    let (known_seconds, known_counts) = (known_seconds(), known_counts());
+    let mut pages = vec![Path::new("README.md").to_path_buf()];
+    pages.extend(
+        std::fs::read_dir(root().join("chapters"))
+            .expect("chapters/ exists")
+            .map(|entry| entry.expect("a readable entry").path()),
+    );
+    let mut unknown = Vec::new();
+    let mut checked = 0;
+    for page in pages {
+        let text = prose(&read(&page));
+        for found in seconds.captures_iter(&text) {
+            checked += 1;
+            if !known_seconds.contains(&found[1])
+                && !known_seconds.contains(found[1].trim_end_matches(".00"))
+            {
+                unknown.push(format!("{}: {:?}", page.display(), &found[0]));
+            }
+        }
+        for found in counts.captures_iter(&text) {
+            checked += 1;
+            if !known_counts.contains(&found[1]) {
+                unknown.push(format!("{}: {:?}", page.display(), &found[0]));
+            }
+        }
+    }
+    assert!(
+        checked > 10,
+        "only {checked} figures found: is the scan right?"
+    );
+    assert!(
+        unknown.is_empty(),
+        "figures no program or run backs:\n{}",
+        unknown.join("\n")
+    );
+}
