@@ -48,6 +48,19 @@ fn every_include_names_a_file_and_an_anchor_that_exist() {
     let mut count = 0;
     for page in pages() {
         let text = std::fs::read_to_string(&page).expect("a readable page");
+        // A directive alone on its line pastes a block of text: outside a fenced code block,
+        // mdBook would render the program as markdown.
+        let mut fenced = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+            } else if line.trim_start().starts_with("{{#") && !fenced {
+                broken.push(format!(
+                    "{}: {line}: not inside a fenced code block",
+                    page.display()
+                ));
+            }
+        }
         for (directive, target) in directives(&text) {
             count += 1;
             let (file, selector) = target.split_once(':').unwrap_or((&target, ""));
