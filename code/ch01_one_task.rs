@@ -85,12 +85,13 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
                 "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
             );
             tokio::runtime::Builder::new_current_thread()
-                .enable_time()
+                .enable_all()
                 .start_paused(true)
                 .build()
         }
     }
 }
+// ANCHOR_END: runtime
 
 const USAGE: &str = "\
 Usage: ch01_one_task [--clock real|paused]
@@ -137,6 +138,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // ANCHOR: block_on
     match runtime(clock) {
         Ok(runtime) => {
             // `block_on` is `asyncio.run`: it drives the future `run()` to completion.
@@ -148,5 +150,5 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+    // ANCHOR_END: block_on
 }
-// ANCHOR_END: runtime

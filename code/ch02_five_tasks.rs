@@ -87,12 +87,13 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
                 "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
             );
             tokio::runtime::Builder::new_current_thread()
-                .enable_time()
+                .enable_all()
                 .start_paused(true)
                 .build()
         }
     }
 }
+// ANCHOR_END: runtime
 
 const USAGE: &str = "\
 Usage: ch02_five_tasks [--clock real|paused]
@@ -139,6 +140,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // ANCHOR: block_on
     match runtime(clock) {
         Ok(runtime) => {
             // `block_on` is `asyncio.run`: it drives the future `run()` to completion.
@@ -150,5 +152,5 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+    // ANCHOR_END: block_on
 }
-// ANCHOR_END: runtime

@@ -142,12 +142,13 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
                 "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
             );
             tokio::runtime::Builder::new_current_thread()
-                .enable_time()
+                .enable_all()
                 .start_paused(true)
                 .build()
         }
     }
 }
+// ANCHOR_END: runtime
 
 const USAGE: &str = "\
 Usage: ch03_gather [--with join|join-all|join-set] [--clock real|paused]
@@ -219,6 +220,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // ANCHOR: block_on
     match runtime(options.clock) {
         Ok(runtime) => {
             runtime.block_on(run(options.method));
@@ -229,5 +231,5 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+    // ANCHOR_END: block_on
 }
-// ANCHOR_END: runtime

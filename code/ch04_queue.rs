@@ -154,7 +154,7 @@ enum End {
 async fn run(end: End) {
     let _timer = Timer::start();
     let mut consumers = JoinSet::new();
-    match end {
+    let producer = match end {
         End::Close => {
             // `channel` is the counterpart of `asyncio.Queue(maxsize=QUEUE_BOUND)`.
             let (sender, receiver) = mpsc::channel(QUEUE_BOUND);
@@ -163,8 +163,11 @@ async fn run(end: End) {
             for _ in 0..CONSUMER_COUNT {
                 consumers.spawn(consumer(Arc::clone(&receiver)));
             }
-            // The consumers are running already; the producer runs here, alongside them.
-            producer(sender, TASKS_TO_PROCESS).await;
+            // The producer is a task of its own too: if it panics, the panic ends that task
+            // alone, and the sender it drops on the way closes the queue.
+            tokio::spawn(producer(sender, TASKS_TO_PROCESS))
+            // Our own handle on the receiver is dropped here, so that only the consumers hold
+            // it: were they all to fail, `send` would fail too, instead of waiting forever.
         }
         End::PoisonPill => {
             let (sender, receiver) = mpsc::channel(QUEUE_BOUND);
@@ -172,15 +175,22 @@ async fn run(end: End) {
             for _ in 0..CONSUMER_COUNT {
                 consumers.spawn(consumer_with_pills(Arc::clone(&receiver)));
             }
-            producer_with_pills(sender, TASKS_TO_PROCESS, CONSUMER_COUNT).await;
+            tokio::spawn(producer_with_pills(
+                sender,
+                TASKS_TO_PROCESS,
+                CONSUMER_COUNT,
+            ))
         }
-    }
-    // Every consumer returns once the work is over: waiting for all of them
-    // is what `queue.join()` was for in the article.
+    };
+    // A consumer returns only once the work is over, so when all of them have returned,
+    // every task has been processed. Waiting for them does what `queue.join()` did.
     while let Some(finished) = consumers.join_next().await {
         if let Err(error) = finished {
             eprintln!("a consumer failed: {error}");
         }
+    }
+    if let Err(error) = producer.await {
+        eprintln!("the producer failed: {error}");
     }
 }
 // ANCHOR_END: main
@@ -218,12 +228,13 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
                 "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
             );
             tokio::runtime::Builder::new_current_thread()
-                .enable_time()
+                .enable_all()
                 .start_paused(true)
                 .build()
         }
     }
 }
+// ANCHOR_END: runtime
 
 const USAGE: &str = "\
 Usage: ch04_queue [--end close|pill] [--clock real|paused]
@@ -290,6 +301,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // ANCHOR: block_on
     match runtime(options.clock) {
         Ok(runtime) => {
             runtime.block_on(run(options.end));
@@ -300,5 +312,5 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+    // ANCHOR_END: block_on
 }
-// ANCHOR_END: runtime

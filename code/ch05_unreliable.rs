@@ -2,7 +2,7 @@
 //!
 //! One consumer runs four tasks: one that works, one that is stuck, one that fails with an
 //! error it declares, and one that panics. A timeout bounds each attempt; every failure is
-//! reported; failures worth retrying are retried with a fresh attempt.
+//! reported; a timeout may be retried, with a fresh attempt.
 //! Run it with `cargo run --bin ch05_unreliable`; `--help` lists the options.
 
 use std::fmt;
@@ -47,6 +47,8 @@ impl Drop for Timer {
     }
 }
 // ANCHOR_END: timer
+
+const QUEUE_BOUND: usize = 10;
 
 // ANCHOR: tasks
 /// How a task behaves when it runs: the article's four cases.
@@ -105,37 +107,33 @@ enum Outcome {
     TimedOut,
     Failed(TaskError),
     Panicked(String),
+    /// Only a runtime that shuts down cancels an attempt here. Reported all the same.
+    Cancelled,
 }
 
-impl Outcome {
-    /// A stuck call or a crash may go better next time; invalid input will not.
-    fn is_worth_retrying(&self) -> bool {
-        matches!(self, Outcome::TimedOut | Outcome::Panicked(_))
-    }
-}
-
-/// Runs one attempt on a task of its own, so that a panic stays inside that task,
-/// and gives up on it after `timeout`.
-async fn attempt(task: Task, timeout: Duration) -> Outcome {
-    let mut handle = tokio::spawn(run_task(task));
-    match tokio::time::timeout(timeout, &mut handle).await {
+/// Runs one attempt on a tokio task of its own, so that a panic stays inside that task,
+/// and gives up on it after `limit`.
+async fn attempt(task: Task, limit: Duration) -> Outcome {
+    // The timeout runs inside the spawned task, around the work itself. When it expires, it
+    // drops the work's future there, which cancels it, and the spawned task ends. A timeout
+    // around the `JoinHandle` instead would only drop the handle, and dropping a handle
+    // detaches a task without stopping it: the stuck work would go on in the background.
+    let handle = tokio::spawn(tokio::time::timeout(limit, run_task(task)));
+    // Three layers of `Result`, outermost first: did the spawned task finish (or panic)?
+    // Did the work beat the timeout? Did the work succeed?
+    match handle.await {
         Ok(Ok(Ok(()))) => Outcome::Done,
         Ok(Ok(Err(error))) => Outcome::Failed(error),
-        Ok(Err(join_error)) => match join_error.try_into_panic() {
+        Ok(Err(_elapsed)) => Outcome::TimedOut,
+        Err(join_error) => match join_error.try_into_panic() {
             Ok(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
-            // Not a panic: the task was cancelled, which nothing here does.
-            Err(join_error) => Outcome::Panicked(join_error.to_string()),
+            Err(_cancelled) => Outcome::Cancelled,
         },
-        Err(_elapsed) => {
-            // The timeout dropped only our `&mut handle`. Dropping a handle detaches a task,
-            // it does not stop it: without this line the stuck task would sleep on.
-            handle.abort();
-            Outcome::TimedOut
-        }
     }
 }
 
-/// The text a panic was raised with, when it was raised with text.
+/// The text a panic was raised with. A panic can carry a value of any type (`dyn Any`);
+/// `panic!` with a literal carries a `&str`, with a formatted message a `String`.
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
         text.to_string()
@@ -148,75 +146,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 // ANCHOR_END: attempt
 
 // ANCHOR: consumer
-/// How many tasks ended each way, for the summary line.
-#[derive(Default)]
-struct Tally {
-    processed: u32,
-    timed_out: u32,
-    failed: u32,
-    panicked: u32,
-}
-
-/// Takes tasks until the queue closes. No task can stop it: each ends in a line of output.
-async fn consumer(mut queue: mpsc::UnboundedReceiver<Task>, policy: Policy) -> Tally {
-    let mut tally = Tally::default();
-    while let Some(task) = queue.recv().await {
-        for attempt_number in 1..=policy.attempts {
-            let outcome = attempt(task, policy.timeout).await;
-            let retry = outcome.is_worth_retrying() && attempt_number < policy.attempts;
-            let then = if retry { "retry" } else { "give-up" };
-            let n = task.number;
-            let tries = format!("attempt={attempt_number}/{}", policy.attempts);
-            match &outcome {
-                // `normal_task` has printed its own line.
-                Outcome::Done => tally.processed += 1,
-                Outcome::TimedOut => {
-                    let limit = policy.timeout.as_secs_f64();
-                    println!(
-                        "timed out task with task_number={n} {tries} timeout_in_seconds={limit} then={then}"
-                    );
-                    tally.timed_out += u32::from(!retry);
-                }
-                Outcome::Failed(error) => {
-                    println!(
-                        "failed task with task_number={n} {tries} error=\"{error}\" then={then}"
-                    );
-                    tally.failed += u32::from(!retry);
-                }
-                Outcome::Panicked(message) => {
-                    println!(
-                        "panicked task with task_number={n} {tries} panic=\"{message}\" then={then}"
-                    );
-                    tally.panicked += u32::from(!retry);
-                }
-            }
-            if !retry {
-                break;
-            }
-        }
-    }
-    tally
-}
-// ANCHOR_END: consumer
-
-// ANCHOR: producer
-async fn producer(queue: mpsc::UnboundedSender<Task>) {
-    let tasks = [
-        Behavior::Sleep(Duration::from_secs(1)),
-        Behavior::Sleep(Duration::from_secs(1000)), // stuck
-        Behavior::ExpectedError,
-        Behavior::Panic,
-    ];
-    for (number, behavior) in (0..).zip(tasks) {
-        // An unbounded channel, as in the article: `send` never waits.
-        if queue.send(Task { number, behavior }).is_err() {
-            return;
-        }
-    }
-    println!("all tasks sent, closing the queue");
-}
-// ANCHOR_END: producer
-
 /// How hard the consumer tries: the time each attempt gets, and how many attempts a task gets.
 #[derive(Clone, Copy)]
 struct Policy {
@@ -224,18 +153,114 @@ struct Policy {
     attempts: u32,
 }
 
+impl Outcome {
+    /// A call that hung may go through next time. Invalid input will be as invalid, and a panic
+    /// is a bug: running it again would only hide it.
+    fn is_worth_retrying(&self) -> bool {
+        matches!(self, Outcome::TimedOut)
+    }
+}
+
+/// Prints what one attempt came to, and what happens next.
+fn report(task: Task, attempt_number: u32, policy: Policy, outcome: &Outcome, retry: bool) {
+    let n = task.number;
+    let tries = format!("attempt={attempt_number}/{}", policy.attempts);
+    let then = if retry { "retry" } else { "give-up" };
+    match outcome {
+        // `normal_task` has printed its own line.
+        Outcome::Done => {}
+        Outcome::TimedOut => {
+            let limit = policy.timeout.as_secs_f64();
+            println!(
+                "timed out task with task_number={n} {tries} timeout_in_seconds={limit} then={then}"
+            );
+        }
+        Outcome::Failed(error) => {
+            println!("failed task with task_number={n} {tries} error=\"{error}\" then={then}");
+        }
+        Outcome::Panicked(message) => {
+            println!("panicked task with task_number={n} {tries} panic=\"{message}\" then={then}");
+        }
+        Outcome::Cancelled => println!("cancelled task with task_number={n} {tries} then={then}"),
+    }
+}
+
+/// How many tasks ended each way, for the summary line.
+#[derive(Default)]
+struct Tally {
+    processed: u32,
+    timed_out: u32,
+    failed: u32,
+    panicked: u32,
+    cancelled: u32,
+}
+
+impl Tally {
+    fn count(&mut self, last: &Outcome) {
+        let counter = match last {
+            Outcome::Done => &mut self.processed,
+            Outcome::TimedOut => &mut self.timed_out,
+            Outcome::Failed(_) => &mut self.failed,
+            Outcome::Panicked(_) => &mut self.panicked,
+            Outcome::Cancelled => &mut self.cancelled,
+        };
+        *counter += 1;
+    }
+}
+
+/// Takes tasks until the queue closes. No task can stop it: each ends in a line of output.
+async fn consumer(mut queue: mpsc::Receiver<Task>, policy: Policy) -> Tally {
+    let mut tally = Tally::default();
+    while let Some(task) = queue.recv().await {
+        let mut attempt_number = 1;
+        let last = loop {
+            // A fresh future, made from the description, for every attempt.
+            let outcome = attempt(task, policy.timeout).await;
+            let retry = outcome.is_worth_retrying() && attempt_number < policy.attempts;
+            report(task, attempt_number, policy, &outcome, retry);
+            if !retry {
+                break outcome;
+            }
+            attempt_number += 1;
+        };
+        tally.count(&last);
+    }
+    tally
+}
+// ANCHOR_END: consumer
+
+// ANCHOR: producer
+async fn producer(queue: mpsc::Sender<Task>) {
+    let tasks = [
+        Behavior::Sleep(Duration::from_secs(1)),
+        Behavior::Sleep(Duration::from_secs(1000)), // stuck
+        Behavior::ExpectedError,
+        Behavior::Panic,
+    ];
+    for (number, behavior) in (0..).zip(tasks) {
+        if queue.send(Task { number, behavior }).await.is_err() {
+            return;
+        }
+    }
+    println!("all tasks sent, closing the queue");
+}
+// ANCHOR_END: producer
+
 // ANCHOR: main
 async fn run(policy: Policy) {
     let _timer = Timer::start();
-    let (sender, receiver) = mpsc::unbounded_channel();
+    // Bounded, as every queue should be. The article's queue here has no bound; with four tasks
+    // it makes no difference, with a producer faster than its consumer it is a memory leak.
+    let (sender, receiver) = mpsc::channel(QUEUE_BOUND);
     let consumer = tokio::spawn(consumer(receiver, policy));
     producer(sender).await;
     match consumer.await {
         Ok(tally) => println!(
-            "summary: processed={} timed_out={} failed={} panicked={}",
-            tally.processed, tally.timed_out, tally.failed, tally.panicked
+            "summary: processed={} timed_out={} failed={} panicked={} cancelled={}",
+            tally.processed, tally.timed_out, tally.failed, tally.panicked, tally.cancelled
         ),
-        // Cannot happen: nothing in the consumer panics. Were it to, we say so and go on.
+        // The consumer catches every task's panic; it can still panic itself if printing fails
+        // (standard output closed, say). Then there is nobody left to report to but stderr.
         Err(error) => eprintln!("the consumer failed: {error}"),
     }
 }
@@ -274,12 +299,13 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
                 "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
             );
             tokio::runtime::Builder::new_current_thread()
-                .enable_time()
+                .enable_all()
                 .start_paused(true)
                 .build()
         }
     }
 }
+// ANCHOR_END: runtime
 
 const USAGE: &str = "\
 Usage: ch05_unreliable [--timeout SECONDS] [--attempts N] [--clock real|paused]
@@ -288,8 +314,8 @@ Runs four unreliable tasks through one consumer, then prints the elapsed time.
 
 Options:
   --timeout SECONDS    how long one attempt may take, from 0.001 to 3600 (default: 10)
-  --attempts N         attempts per task, from 1 to 10 (default: 1); a timeout or a panic
-                       is retried, an expected error is not
+  --attempts N         attempts per task, from 1 to 10 (default: 1); only a timeout is
+                       retried: an expected error or a panic would fail again
   --clock real|paused  real: wait for real (the default);
                        paused: run on tokio's paused clock (instant, virtual time)
   -h, --help           print this help
@@ -360,6 +386,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // ANCHOR: block_on
     match runtime(options.clock) {
         Ok(runtime) => {
             runtime.block_on(run(options.policy));
@@ -370,5 +397,5 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+    // ANCHOR_END: block_on
 }
-// ANCHOR_END: runtime
