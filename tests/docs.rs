@@ -133,3 +133,68 @@ fn every_time_and_count_in_the_prose_comes_from_the_programs() {
         unknown.join("\n")
     );
 }
+
+#[test]
+fn every_rust_cell_of_the_phrasebook_comes_from_a_compiled_file() {
+    let page = read(Path::new("chapters/appendix_phrasebook.md"));
+    let include = Regex::new(r"`\{\{#include \.\./tests/pass/phrasebook\.rs:\w+\}\}`")
+        .expect("a valid regex");
+    let rows: Vec<&str> = page
+        .lines()
+        .filter(|line| line.starts_with("| `") || line.starts_with("| a "))
+        .collect();
+    assert!(rows.len() > 15, "only {} rows found", rows.len());
+    for row in rows {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let rust = cells
+            .get(1)
+            .unwrap_or_else(|| panic!("a row without a Rust cell: {row}"));
+        let without_includes = include.replace_all(rust, "");
+        assert!(
+            !without_includes.contains('`'),
+            "typed code in the phrasebook: {rust}"
+        );
+        assert!(
+            include.is_match(rust),
+            "no included code in the phrasebook row: {row}"
+        );
+    }
+}
+
+#[test]
+fn every_compile_fail_case_is_taught_in_a_chapter_and_in_the_gallery() {
+    let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/ui"))
+        .expect("tests/ui exists")
+        .map(|entry| entry.expect("a readable entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .map(|path| {
+            path.file_name()
+                .expect("a file")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 6, "only {} compile-fail cases", cases.len());
+    let gallery = read(Path::new("chapters/appendix_mistakes.md"));
+    let chapters: Vec<String> = CHAPTERS
+        .iter()
+        .map(|chapter| read(&chapter.page()))
+        .collect();
+    for case in cases {
+        let stderr = case.replace(".rs", ".stderr");
+        for (text, place) in [(&gallery, "the gallery".to_string())]
+            .into_iter()
+            .chain([(&chapters.concat(), "a chapter".to_string())])
+        {
+            assert!(
+                text.contains(&format!("tests/ui/{case}}}}}")),
+                "{case} is not in {place}"
+            );
+            assert!(
+                text.contains(&format!("tests/ui/{stderr}}}}}")),
+                "{stderr} is not in {place}"
+            );
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! seconds the playground allows.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -101,9 +101,11 @@ fn externs() -> &'static [(String, PathBuf)] {
     })
 }
 
-/// Compiles one chapter as the playground's crate, and returns the program's path.
-fn build_as_playground(name: &str) -> PathBuf {
-    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("playground");
+/// Compiles one file as a lone crate named `playground`, against the package's dependencies as
+/// already built (no second build of tokio), and returns the program's path.
+pub fn compile_standalone(source: &Path, out_dir: &str) -> PathBuf {
+    let name = source.file_stem().expect("a file name").to_string_lossy();
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(out_dir);
     std::fs::create_dir_all(&out_dir).expect("the temporary directory can be made");
     let program = out_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     let (_, first) = &externs()[0];
@@ -130,7 +132,7 @@ fn build_as_playground(name: &str) -> PathBuf {
             .arg("--extern")
             .arg(format!("{crate_name}={}", rlib.display()));
     }
-    rustc.arg(format!("code/{name}.rs"));
+    rustc.arg(source);
     let output = rustc.output().expect("rustc runs");
     assert!(
         output.status.success(),
@@ -146,7 +148,7 @@ fn every_chapter_runs_in_the_playground_on_the_paused_clock() {
         for chapter in CHAPTERS {
             scope.spawn(move || {
                 let name = chapter.name();
-                let program = build_as_playground(&name);
+                let program = compile_standalone(&chapter.source(), "playground");
                 let (output, wall) = run(&program, &[]);
                 let stdout = String::from_utf8_lossy(&output.stdout);
                 let stderr = String::from_utf8_lossy(&output.stderr);

@@ -1,0 +1,105 @@
+// The Rust side of the asyncio-to-tokio phrasebook (chapters/appendix_phrasebook.md).
+// Each anchor is one line, so that the table can show it in a cell; the file compiles and runs,
+// so every cell is code that works.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+// ANCHOR: async_fn
+async fn fetch(n: u32) -> u32 {
+    // ANCHOR_END: async_fn
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    n
+}
+
+/// Work that keeps a thread busy, which must not run on the runtime's own threads.
+fn blocking_parse() -> u32 {
+    (0..1000).sum()
+}
+
+fn is_set(flag: &bool) -> bool {
+    *flag
+}
+
+// ANCHOR: run
+#[tokio::main]
+// ANCHOR_END: run
+async fn main() {
+    // ANCHOR: coroutine
+    let future = fetch(1);
+    // ANCHOR_END: coroutine
+    // ANCHOR: await
+    let one = future.await;
+    // ANCHOR_END: await
+    // ANCHOR: sleep
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    // ANCHOR_END: sleep
+    // ANCHOR: join
+    let (two, three) = tokio::join!(fetch(2), fetch(3));
+    // ANCHOR_END: join
+    // ANCHOR: join_all
+    let all = futures::future::join_all((0..5).map(fetch)).await;
+    // ANCHOR_END: join_all
+    // ANCHOR: spawn
+    let handle = tokio::spawn(fetch(4));
+    // ANCHOR_END: spawn
+    let four = handle.await.unwrap_or_default();
+
+    // ANCHOR: join_set
+    let mut group = JoinSet::new();
+    // ANCHOR_END: join_set
+    group.spawn(fetch(5));
+    // ANCHOR: join_next
+    while let Some(result) = group.join_next().await {
+        // ANCHOR_END: join_next
+        let _ = result;
+    }
+
+    // ANCHOR: queue
+    let (sender, mut receiver) = mpsc::channel::<u32>(100);
+    // ANCHOR_END: queue
+    // ANCHOR: put
+    sender.send(6).await.ok();
+    // ANCHOR_END: put
+    // ANCHOR: close
+    drop(sender);
+    // ANCHOR_END: close
+    // ANCHOR: get
+    let six = receiver.recv().await;
+    // ANCHOR_END: get
+
+    // ANCHOR: timeout
+    let in_time = tokio::time::timeout(Duration::from_secs(10), fetch(7)).await;
+    // ANCHOR_END: timeout
+    // ANCHOR: to_thread
+    let parsed = tokio::task::spawn_blocking(blocking_parse).await;
+    // ANCHOR_END: to_thread
+    // ANCHOR: semaphore
+    let limit = Arc::new(Semaphore::new(50));
+    // ANCHOR_END: semaphore
+    // ANCHOR: acquire
+    let permit = limit.acquire().await;
+    // ANCHOR_END: acquire
+    drop(permit);
+    // ANCHOR: event
+    let (set_event, mut event) = tokio::sync::watch::channel(false);
+    // ANCHOR_END: event
+    let waiting = tokio::spawn(async move {
+        // ANCHOR: wait
+        event.wait_for(is_set).await.ok();
+        // ANCHOR_END: wait
+    });
+    // ANCHOR: set
+    set_event.send(true).ok();
+    // ANCHOR_END: set
+    waiting.await.ok();
+    let forever = tokio::spawn(std::future::pending::<()>());
+    // ANCHOR: cancel
+    forever.abort();
+    // ANCHOR_END: cancel
+
+    println!("{one} {two} {three} {all:?} {four} {six:?} {in_time:?} {parsed:?}");
+}
