@@ -50,8 +50,10 @@ fn chapters_depend_only_on_crates_the_playground_offers() {
     }
 }
 
-/// `--extern name=path` for each of the package's dependencies, as built for the chapters:
-/// asks cargo (a no-op build by now) where it put them.
+/// `--extern name=path` for each of the package's dependencies, as built for this test run:
+/// asks cargo where it put them. `cargo test --no-run` resolves features exactly as the
+/// running `cargo test` did, so it names the very rlibs the chapters were built with, and
+/// builds nothing.
 fn externs() -> &'static [(String, PathBuf)] {
     static EXTERNS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     EXTERNS.get_or_init(|| {
@@ -59,7 +61,7 @@ fn externs() -> &'static [(String, PathBuf)] {
         let mut command = Command::new(cargo);
         command
             .current_dir(root())
-            .args(["build", "--bins", "--message-format=json"]);
+            .args(["test", "--no-run", "--message-format=json"]);
         if crate::common::binary("x")
             .parent()
             .is_some_and(|dir| dir.ends_with("release"))
