@@ -33,6 +33,21 @@ pub struct Run {
     pub order: Order,
     /// Text that must appear on standard error in a real-clock run; `None`: it must be empty.
     pub stderr: Option<&'static str>,
+    /// What the run's `summary:` line must show against the adaptive chapter's targets.
+    pub targets: Targets,
+}
+
+/// Chapter 6's targets for a client of the simulated service: at least this goodput
+/// (completed jobs over the service's capacity), at most this share of attempts refused.
+pub const MIN_GOODPUT: f64 = 0.90;
+pub const MAX_REJECTED: f64 = 0.05;
+
+/// Whether a run must meet the targets, must miss them, or has none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Targets {
+    None,
+    Met,
+    Missed,
 }
 
 /// How far the order of the printed lines may vary from run to run.
@@ -43,6 +58,8 @@ pub enum Order {
     /// Tasks finish in waves: consecutive `task_number=N` lines whose numbers share the same
     /// `N / size` may come in any order among themselves. Every other line keeps its place.
     WithinWaves(u32),
+    /// Every line in its place, but the numbers in it may differ: measurements of a real run.
+    NumbersVary,
 }
 
 /// The book's chapters, in order.
@@ -57,6 +74,7 @@ pub const CHAPTERS: &[Chapter] = &[
             elapsed_seconds: 1.0,
             order: Order::Exact,
             stderr: None,
+            targets: Targets::None,
         }],
     },
     Chapter {
@@ -69,6 +87,7 @@ pub const CHAPTERS: &[Chapter] = &[
             elapsed_seconds: 5.0,
             order: Order::Exact,
             stderr: None,
+            targets: Targets::None,
         }],
     },
     Chapter {
@@ -82,6 +101,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 elapsed_seconds: 1.0,
                 order: Order::Exact,
                 stderr: None,
+                targets: Targets::None,
             },
             Run {
                 args: &["--with", "join"],
@@ -89,6 +109,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 elapsed_seconds: 1.0,
                 order: Order::WithinWaves(5),
                 stderr: None,
+                targets: Targets::None,
             },
             Run {
                 args: &["--with", "join-set"],
@@ -96,6 +117,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 elapsed_seconds: 1.0,
                 order: Order::WithinWaves(5),
                 stderr: None,
+                targets: Targets::None,
             },
         ],
     },
@@ -110,6 +132,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 elapsed_seconds: 20.0,
                 order: Order::WithinWaves(50),
                 stderr: None,
+                targets: Targets::None,
             },
             Run {
                 args: &["--end", "pill"],
@@ -117,6 +140,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 elapsed_seconds: 20.0,
                 order: Order::WithinWaves(50),
                 stderr: None,
+                targets: Targets::None,
             },
         ],
     },
@@ -131,6 +155,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 elapsed_seconds: 11.0,
                 order: Order::Exact,
                 stderr: Some("did not expect that?"),
+                targets: Targets::None,
             },
             Run {
                 args: &["--attempts", "3", "--timeout", "2"],
@@ -138,6 +163,30 @@ pub const CHAPTERS: &[Chapter] = &[
                 elapsed_seconds: 7.0,
                 order: Order::Exact,
                 stderr: Some("did not expect that?"),
+                targets: Targets::None,
+            },
+        ],
+    },
+    Chapter {
+        number: 6,
+        slug: "adaptive",
+        teaches: "AIMD concurrency limits, rate limiting, backoff with jitter, retry budgets",
+        runs: &[
+            Run {
+                args: &[],
+                expected: "ch06_adaptive.txt",
+                elapsed_seconds: 15.0,
+                order: Order::NumbersVary,
+                stderr: None,
+                targets: Targets::Met,
+            },
+            Run {
+                args: &["--mode", "fixed"],
+                expected: "ch06_adaptive.fixed.txt",
+                elapsed_seconds: 15.0,
+                order: Order::NumbersVary,
+                stderr: None,
+                targets: Targets::Missed,
             },
         ],
     },
@@ -211,9 +260,11 @@ pub fn task_number(line: &str) -> Option<u32> {
 
 /// The lines in a canonical order, so that two runs that differ only in the ways `order`
 /// allows give equal results.
-pub fn normalize<'a>(lines: &[&'a str], order: Order) -> Vec<&'a str> {
-    let Order::WithinWaves(size) = order else {
-        return lines.to_vec();
+pub fn normalize(lines: &[&str], order: Order) -> Vec<String> {
+    let size = match order {
+        Order::Exact => return lines.iter().map(|line| line.to_string()).collect(),
+        Order::NumbersVary => return lines.iter().map(|line| mask_numbers(line)).collect(),
+        Order::WithinWaves(size) => size,
     };
     let wave = |line: &str| task_number(line).map(|n| n / size);
     let mut normalized = Vec::with_capacity(lines.len());
@@ -226,10 +277,37 @@ pub fn normalize<'a>(lines: &[&'a str], order: Order) -> Vec<&'a str> {
         }
         let mut group = lines[start..end].to_vec();
         group.sort_by_key(|line| task_number(line));
-        normalized.extend(group);
+        normalized.extend(group.into_iter().map(String::from));
         start = end;
     }
     normalized
+}
+
+/// The line with every number replaced by `#`.
+pub fn mask_numbers(line: &str) -> String {
+    let mut masked = String::with_capacity(line.len());
+    let mut in_number = false;
+    for c in line.chars() {
+        let numeric = c.is_ascii_digit() || (in_number && c == '.');
+        if numeric && !in_number {
+            masked.push('#');
+        } else if !numeric {
+            masked.push(c);
+        }
+        in_number = numeric;
+    }
+    masked
+}
+
+/// The figures of a chapter's `summary:` line, by name: `goodput=0.96` gives `("goodput", 0.96)`.
+pub fn summary_figures(output: &str) -> Option<Vec<(String, f64)>> {
+    let line = output.lines().find(|line| line.starts_with("summary: "))?;
+    Some(
+        line.split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .filter_map(|(name, value)| Some((name.to_string(), value.parse().ok()?)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -259,6 +337,31 @@ mod tests {
         assert_eq!(normalize(&within, waves), normalize(&expected, waves));
         assert_ne!(normalize(&across, waves), normalize(&expected, waves));
         assert_ne!(normalize(&within, Order::Exact), expected);
+    }
+
+    #[test]
+    fn numbers_may_vary_but_not_the_words() {
+        let a = ["t=1s limit=33.0 rejected=0"];
+        let b = ["t=1s limit=31.25 rejected=120"];
+        let c = ["t=1s limit=31.25 refused=120"];
+        assert_eq!(mask_numbers(a[0]), "t=#s limit=# rejected=#");
+        assert_eq!(
+            normalize(&a, Order::NumbersVary),
+            normalize(&b, Order::NumbersVary)
+        );
+        assert_ne!(
+            normalize(&a, Order::NumbersVary),
+            normalize(&c, Order::NumbersVary)
+        );
+    }
+
+    #[test]
+    fn summary_figures_are_read_by_name() {
+        let output = "t=1s\nsummary: mode=fixed goodput=0.88 rejected=0.29 elapsed=15.00\n";
+        let figures = summary_figures(output).unwrap();
+        assert_eq!(figures[0], ("goodput".to_string(), 0.88));
+        assert_eq!(figures[1], ("rejected".to_string(), 0.29));
+        assert!(summary_figures("nothing").is_none());
     }
 
     #[test]

@@ -118,3 +118,29 @@ fn bad_command_lines_are_refused_with_status_2() {
         assert_refused(name, args, reason);
     }
 }
+
+#[test]
+fn the_adaptive_chapter_refuses_bad_values() {
+    let refused: &[(&[&str], &str)] = &[
+        (
+            &["--mode", "lazy"],
+            "expected fixed or adaptive, got \"lazy\"",
+        ),
+        (&["--mode"], "--mode needs a value"),
+        (&["--seed", "-1"], "expected 0 to 2^64 - 1"),
+        (&["--seed", "many"], "expected 0 to 2^64 - 1"),
+        (&["--seed"], "--seed needs a value"),
+        (&["--duration", "3"], "expected 4 to 600 whole seconds"),
+        (&["--duration", "601"], "expected 4 to 600 whole seconds"),
+        (&["--duration", "1.5"], "expected 4 to 600 whole seconds"),
+        (&["--duration"], "--duration needs a value"),
+        (
+            &["--svg", "no/such/folder/run.svg"],
+            "--svg: no folder no/such/folder",
+        ),
+        (&["--svg"], "--svg needs a file path"),
+    ];
+    for (args, reason) in refused {
+        assert_refused("ch06_adaptive", args, reason);
+    }
+}

@@ -78,9 +78,9 @@ fn known_seconds() -> BTreeSet<String> {
     known
 }
 
-/// Every integer literal in the programs: counts of tasks, consumers, queue slots.
-fn known_counts() -> BTreeSet<String> {
-    let literal = Regex::new(r"\b(\d+)\b").expect("a valid regex");
+/// Every match of `pattern`'s first group in the programs.
+fn known_literals(pattern: &str) -> BTreeSet<String> {
+    let literal = Regex::new(pattern).expect("a valid regex");
     CHAPTERS
         .iter()
         .flat_map(|chapter| {
@@ -93,16 +93,24 @@ fn known_counts() -> BTreeSet<String> {
         .collect()
 }
 
+/// Every integer literal in the programs: counts of tasks, consumers, queue slots.
+fn known_counts() -> BTreeSet<String> {
+    known_literals(r"\b(\d+)\b")
+}
+
 #[test]
 fn every_time_and_count_in_the_prose_comes_from_the_programs() {
-    let seconds = Regex::new(r"(\d+(?:\.\d+)?) ?(?:s|seconds?)\b").expect("a valid regex");
+    let seconds = Regex::new(r"(\d+(?:\.\d+)?) (?:s|seconds?)\b").expect("a valid regex");
+    let millis = Regex::new(r"(\d+) (?:ms|milliseconds?)\b").expect("a valid regex");
     let counts = Regex::new(r"\b(\d+) (?:tasks|consumers|more)\b").expect("a valid regex");
     let (known_seconds, known_counts) = (known_seconds(), known_counts());
+    let known_millis = known_literals(r"from_millis\((\d+)\)");
     let mut pages = vec![Path::new("README.md").to_path_buf()];
     pages.extend(
         std::fs::read_dir(root().join("chapters"))
             .expect("chapters/ exists")
-            .map(|entry| entry.expect("a readable entry").path()),
+            .map(|entry| entry.expect("a readable entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "md")),
     );
     let mut unknown = Vec::new();
     let mut checked = 0;
@@ -113,6 +121,12 @@ fn every_time_and_count_in_the_prose_comes_from_the_programs() {
             if !known_seconds.contains(&found[1])
                 && !known_seconds.contains(found[1].trim_end_matches(".00"))
             {
+                unknown.push(format!("{}: {:?}", page.display(), &found[0]));
+            }
+        }
+        for found in millis.captures_iter(&text) {
+            checked += 1;
+            if !known_millis.contains(&found[1]) {
                 unknown.push(format!("{}: {:?}", page.display(), &found[0]));
             }
         }

@@ -6,5 +6,6 @@ mod chapters;
 mod cli;
 mod common;
 mod docs;
+mod pictures;
 mod playground;
 mod ui;
