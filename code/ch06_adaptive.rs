@@ -104,9 +104,9 @@ impl Service {
         }
     }
 
-    /// One request. Either it is refused at once, or it is served after a latency that grows
-    /// with the square of the load beyond capacity: an overloaded server gets slower at
-    /// everything, so pushing it past its capacity loses throughput.
+    /// One request. Either it is refused at once, or it is served after its base latency times
+    /// the square of the load (requests in flight over capacity) once the load passes 1: an
+    /// overloaded server gets slower at everything, so pushing it past capacity loses throughput.
     async fn call(self: &Arc<Self>) -> Result<Duration, Rejection> {
         let (latency, _slot) = self.admit()?;
         tokio::time::sleep(latency).await;
@@ -204,6 +204,18 @@ struct LimiterState {
 /// The right to have one request in flight. Dropping it gives the right back.
 struct Permit(Arc<Limiter>);
 
+/// A request at the service. Dropping it, however that happens, stops counting it.
+struct Sent {
+    limiter: Arc<Limiter>,
+    at: Instant,
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        lock(&self.limiter.state).sent -= 1;
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         lock(&self.0.state).in_flight -= 1;
@@ -243,17 +255,21 @@ impl Limiter {
         }
     }
 
-    /// A request is leaving for the service now; its answer will come to `on_success` or
-    /// `on_rejection` with the instant returned.
-    fn sending(&self) -> Instant {
+    /// A request is leaving for the service now. It counts as sent until the `Sent` is
+    /// dropped: handed to `on_success` or `on_rejection`, or dropped with a cancelled call.
+    fn sending(self: &Arc<Self>) -> Sent {
         lock(&self.state).sent += 1;
-        Instant::now()
+        Sent {
+            limiter: Arc::clone(self),
+            at: Instant::now(),
+        }
     }
 
-    /// An answer came back, sent at `sent_at`, after `latency`.
-    fn on_success(&self, sent_at: Instant, latency: Duration) {
+    /// An answer came back, and the service said it took `latency`.
+    fn on_success(&self, sent: Sent, latency: Duration) {
+        let sent_at = sent.at;
+        drop(sent);
         let mut state = lock(&self.state);
-        state.sent -= 1;
         let baseline = state.baseline.map_or(latency, |lowest| lowest.min(latency));
         state.baseline = Some(baseline);
         if latency > baseline.mul_f64(LATENCY_TOLERANCE) {
@@ -273,9 +289,10 @@ impl Limiter {
     }
 
     /// The service refused a request sent at `sent_at`.
-    fn on_rejection(&self, sent_at: Instant, overloaded: bool) {
+    fn on_rejection(&self, sent: Sent, overloaded: bool) {
+        let sent_at = sent.at;
+        drop(sent);
         let mut state = lock(&self.state);
-        state.sent -= 1;
         if overloaded {
             state.decrease(sent_at, DECREASE_ON_REJECTION);
         }
@@ -338,27 +355,30 @@ const BACKOFF_BASE: Duration = Duration::from_millis(50);
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
 /// Retries allowed per first attempt, over the run: a tenth.
 const RETRY_BUDGET_RATIO: f64 = 0.1;
-/// Retries allowed at the start, before any first attempt has earned some.
-const RETRY_BUDGET_START: f64 = 10.0;
+/// Retries that can be saved up, and the budget at the start: a long calm period must not
+/// bank enough retries to flood the service when trouble comes.
+const RETRY_BUDGET_CAP: f64 = 10.0;
 // ANCHOR_END: retry_parameters
 
 // ANCHOR: retry
-/// How long to wait before retry number `retry` (1, 2, ...): exponential backoff with full
-/// jitter, but never less than what the service asked for.
+/// How long to wait before retry number `retry` (1, 2, ...): what the service asked for, plus
+/// exponential backoff with full jitter. Adding the jitter to the service's wait, rather than
+/// taking the larger of the two, keeps clients refused together from retrying together.
 fn backoff(retry: u32, retry_after: Duration, rng: &mut Rng) -> Duration {
     let ceiling = BACKOFF_BASE
         .saturating_mul(2_u32.saturating_pow(retry - 1))
         .min(BACKOFF_CAP);
-    ceiling.mul_f64(rng.next_f64()).max(retry_after)
+    retry_after + ceiling.mul_f64(rng.next_f64())
 }
 
-/// Retries are paid for out of a budget that first attempts fill, so that when everything
-/// fails, retries add a tenth to the load instead of multiplying it.
+/// Retries are paid for out of a budget that first attempts fill, up to a cap, so that when
+/// everything fails, retries add about a tenth to the load instead of multiplying it.
 struct RetryBudget(Mutex<f64>);
 
 impl RetryBudget {
     fn deposit(&self) {
-        *lock(&self.0) += RETRY_BUDGET_RATIO;
+        let mut tokens = lock(&self.0);
+        *tokens = (*tokens + RETRY_BUDGET_RATIO).min(RETRY_BUDGET_CAP);
     }
 
     fn try_withdraw(&self) -> bool {
@@ -438,10 +458,13 @@ async fn adaptive_worker(client: Arc<Client>, jobs: Arc<tokio::sync::Mutex<mpsc:
             let permit = client.limiter.acquire().await;
             client.rate.wait_turn().await;
             Counters::add(&client.counters.attempts);
-            let sent_at = client.limiter.sending();
+            let sent = client.limiter.sending();
             let rejection = match client.service.call().await {
+                // The service reports how long it worked on the request, as many APIs do in a
+                // `Server-Timing` header. Measuring from the client would add the network and
+                // this machine's own delays, which a busy machine makes large and erratic.
                 Ok(latency) => {
-                    client.limiter.on_success(sent_at, latency);
+                    client.limiter.on_success(sent, latency);
                     break Counters::add(&client.counters.completed);
                 }
                 Err(rejection) => rejection,
@@ -450,7 +473,7 @@ async fn adaptive_worker(client: Arc<Client>, jobs: Arc<tokio::sync::Mutex<mpsc:
             // A refusal for capacity says the limit is too high; one for the quota says
             // nothing about capacity, only that we sent too fast.
             let overloaded = matches!(rejection, Rejection::Overloaded { .. });
-            client.limiter.on_rejection(sent_at, overloaded);
+            client.limiter.on_rejection(sent, overloaded);
             // Waiting for a retry takes no capacity: give the permit back first.
             drop(permit);
             if !client.budget.try_withdraw() {
@@ -498,7 +521,7 @@ async fn run(mode: Mode, seed: u64, duration: Duration) -> Vec<Sample> {
         counters: Counters::default(),
         limiter: Arc::new(Limiter::new()),
         rate: RateLimiter::new(QUOTA_PER_SECOND),
-        budget: RetryBudget(Mutex::new(RETRY_BUDGET_START)),
+        budget: RetryBudget(Mutex::new(RETRY_BUDGET_CAP)),
         rng: Mutex::new(Rng(seed ^ 0x5EED)),
     });
 

@@ -93,7 +93,7 @@ async fn main() {
         // ANCHOR_END: wait
     });
     // ANCHOR: set
-    set_event.send(true).ok();
+    set_event.send_replace(true);
     // ANCHOR_END: set
     waiting.await.ok();
     let forever = tokio::spawn(std::future::pending::<()>());
