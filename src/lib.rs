@@ -18,6 +18,12 @@ pub struct Chapter {
     pub teaches: &'static str,
     /// The runs the tests make of its binary; the first is the plain `cargo run`.
     pub runs: &'static [Run],
+    /// Whether it takes `--clock real|paused`. Chapters whose work blocks threads or waits
+    /// for signals or a database can only run on the real clock.
+    pub paused_clock: bool,
+    /// Whether it needs only the crates the Rust Playground offers, so that the book's Run
+    /// button works. The others say how to run them, and their Run buttons are off.
+    pub playground: bool,
 }
 
 /// One way of running a chapter's binary, and what it must print.
@@ -76,6 +82,8 @@ pub const CHAPTERS: &[Chapter] = &[
             stderr: None,
             targets: Targets::None,
         }],
+        paused_clock: true,
+        playground: true,
     },
     Chapter {
         number: 2,
@@ -89,6 +97,8 @@ pub const CHAPTERS: &[Chapter] = &[
             stderr: None,
             targets: Targets::None,
         }],
+        paused_clock: true,
+        playground: true,
     },
     Chapter {
         number: 3,
@@ -120,6 +130,8 @@ pub const CHAPTERS: &[Chapter] = &[
                 targets: Targets::None,
             },
         ],
+        paused_clock: true,
+        playground: true,
     },
     Chapter {
         number: 4,
@@ -143,6 +155,8 @@ pub const CHAPTERS: &[Chapter] = &[
                 targets: Targets::None,
             },
         ],
+        paused_clock: true,
+        playground: true,
     },
     Chapter {
         number: 5,
@@ -166,6 +180,8 @@ pub const CHAPTERS: &[Chapter] = &[
                 targets: Targets::None,
             },
         ],
+        paused_clock: true,
+        playground: true,
     },
     Chapter {
         number: 6,
@@ -189,6 +205,68 @@ pub const CHAPTERS: &[Chapter] = &[
                 targets: Targets::Missed,
             },
         ],
+        paused_clock: true,
+        playground: true,
+    },
+    Chapter {
+        number: 7,
+        slug: "shutdown",
+        teaches: "signals, cancellation tokens, task trackers, a grace period, a second Ctrl-C",
+        runs: &[Run {
+            args: &[],
+            expected: "ch07_shutdown.txt",
+            elapsed_seconds: 10.0,
+            order: Order::WithinWaves(4),
+            stderr: None,
+            targets: Targets::None,
+        }],
+        paused_clock: false,
+        playground: false,
+    },
+    Chapter {
+        number: 8,
+        slug: "resume",
+        teaches: "durable progress in SQLite, write-ahead claims, idempotent results",
+        runs: &[Run {
+            args: &["--db", ":memory:"],
+            expected: "ch08_resume.txt",
+            elapsed_seconds: 2.5,
+            order: Order::WithinWaves(4),
+            stderr: None,
+            targets: Targets::None,
+        }],
+        paused_clock: false,
+        playground: false,
+    },
+    Chapter {
+        number: 9,
+        slug: "observability",
+        teaches: "tracing spans, JSON logs, RUST_LOG, a progress bar, latency percentiles",
+        runs: &[Run {
+            args: &[],
+            expected: "ch09_observability.txt",
+            elapsed_seconds: 1.64,
+            order: Order::NumbersVary,
+            stderr: Some("task finished"),
+            targets: Targets::None,
+        }],
+        paused_clock: true,
+        playground: false,
+    },
+    Chapter {
+        number: 10,
+        slug: "blocking",
+        teaches: "what blocking does to a runtime, `spawn_blocking`, where CPU work belongs",
+        runs: &[Run {
+            args: &[],
+            expected: "ch10_blocking.txt",
+            elapsed_seconds: 1.4,
+            order: Order::NumbersVary,
+            stderr: None,
+            targets: Targets::None,
+        }],
+        paused_clock: false,
+        playground: true,
     },
 ];
 

@@ -151,3 +151,32 @@ fn the_book_builds_with_no_directive_left_unresolved() {
         assert!(html.is_file(), "no {}", html.display());
     }
 }
+
+#[test]
+fn run_buttons_are_off_exactly_where_the_playground_cannot_run_the_chapter() {
+    for chapter in CHAPTERS {
+        let page = read(&chapter.page());
+        let runnable = page.lines().filter(|line| line.trim() == "```rust").count();
+        let off = page
+            .lines()
+            .filter(|line| line.trim() == "```rust,noplayground")
+            .count();
+        if chapter.playground {
+            assert_eq!(off, 0, "{}: a Run button turned off", chapter.name());
+            assert!(runnable > 0, "{}: no runnable listing", chapter.name());
+        } else {
+            assert_eq!(
+                runnable,
+                0,
+                "{}: a Run button that cannot work",
+                chapter.name()
+            );
+            assert!(off > 0, "{}: no listing", chapter.name());
+            assert!(
+                page.contains("no Run button"),
+                "{}: says not how to run it",
+                chapter.name()
+            );
+        }
+    }
+}

@@ -17,7 +17,11 @@ fn help_is_printed_and_succeeds() {
                 stdout.starts_with(&format!("Usage: {name} ")),
                 "{name}: {stdout}"
             );
-            assert!(stdout.contains("--clock real|paused"), "{name}: {stdout}");
+            assert_eq!(
+                stdout.contains("--clock real|paused"),
+                chapter.paused_clock,
+                "{name}: does --help describe --clock? {stdout}"
+            );
             assert!(output.stderr.is_empty(), "{name} {flag} wrote to stderr");
         }
     }
@@ -27,6 +31,10 @@ fn help_is_printed_and_succeeds() {
 const REFUSED_BY_ALL: &[(&[&str], &str)] = &[
     (&["--frobnicate"], "unexpected argument \"--frobnicate\""),
     (&["extra"], "unexpected argument \"extra\""),
+];
+
+/// Command lines every chapter with a paused clock refuses.
+const REFUSED_WITH_A_CLOCK: &[(&[&str], &str)] = &[
     (&["--clock"], "--clock needs a value"),
     (
         &["--clock", "sideways"],
@@ -82,6 +90,44 @@ const REFUSED_BY_ONE: &[(&str, &[&str], &str)] = &[
         "expected a number of seconds",
     ),
     ("ch05_unreliable", &["--timeout"], "--timeout needs a value"),
+    (
+        "ch07_shutdown",
+        &["--grace", "-1"],
+        "expected 0 to 60 seconds",
+    ),
+    (
+        "ch07_shutdown",
+        &["--grace", "61"],
+        "expected 0 to 60 seconds",
+    ),
+    (
+        "ch07_shutdown",
+        &["--grace", "NaN"],
+        "expected 0 to 60 seconds",
+    ),
+    (
+        "ch07_shutdown",
+        &["--grace", "soon"],
+        "expected a number of seconds",
+    ),
+    ("ch07_shutdown", &["--grace"], "--grace needs a value"),
+    ("ch08_resume", &["--jobs", "0"], "expected 1 to 100000"),
+    ("ch08_resume", &["--jobs", "100001"], "expected 1 to 100000"),
+    ("ch08_resume", &["--jobs", "many"], "expected 1 to 100000"),
+    ("ch08_resume", &["--db"], "--db needs a file path"),
+    (
+        "ch09_observability",
+        &["--log-format", "xml"],
+        "expected readable or json, got \"xml\"",
+    ),
+    (
+        "ch09_observability",
+        &["--log-format"],
+        "--log-format needs a value",
+    ),
+    ("ch10_blocking", &["--tasks", "0"], "expected 1 to 20"),
+    ("ch10_blocking", &["--tasks", "21"], "expected 1 to 20"),
+    ("ch10_blocking", &["--tasks"], "--tasks needs a value"),
 ];
 
 fn assert_refused(name: &str, args: &[&str], reason: &str) {
@@ -112,6 +158,17 @@ fn bad_command_lines_are_refused_with_status_2() {
     for chapter in CHAPTERS {
         for (args, reason) in REFUSED_BY_ALL {
             assert_refused(&chapter.name(), args, reason);
+        }
+        if chapter.paused_clock {
+            for (args, reason) in REFUSED_WITH_A_CLOCK {
+                assert_refused(&chapter.name(), args, reason);
+            }
+        } else {
+            assert_refused(
+                &chapter.name(),
+                &["--clock", "paused"],
+                "unexpected argument",
+            );
         }
     }
     for (name, args, reason) in REFUSED_BY_ONE {
