@@ -46,51 +46,78 @@ impl Signal {
     }
 }
 
-/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM, which is what `kill`, systemd and
-/// Kubernetes send to ask a process to stop.
+/// Ctrl-C (SIGINT) and, on Unix, SIGTERM, which is what `kill`, systemd and Kubernetes send to
+/// ask a process to stop. Listening is set up once: from then on, those signals no longer end
+/// the process by themselves, and none that arrives is missed, however close together.
 #[cfg(unix)]
-async fn next_signal() -> std::io::Result<Signal> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = interrupt.recv() => Ok(Signal::Interrupt),
-        _ = terminate.recv() => Ok(Signal::Terminate),
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn listen() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.interrupt.recv() => Signal::Interrupt,
+            _ = self.terminate.recv() => Signal::Terminate,
+        }
     }
 }
 
 #[cfg(not(unix))]
-async fn next_signal() -> std::io::Result<Signal> {
-    tokio::signal::ctrl_c().await.map(|()| Signal::Interrupt)
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn listen() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn next(&mut self) -> Signal {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => Signal::Interrupt,
+            Err(_) => std::future::pending().await,
+        }
+    }
 }
 
 /// The first signal asks for a graceful stop; a second one means: now.
 async fn watch_signals(stop: CancellationToken, first: Arc<Mutex<Option<Signal>>>) {
-    match next_signal().await {
-        Ok(signal) => {
-            *first.lock().unwrap_or_else(PoisonError::into_inner) = Some(signal);
-            eprintln!(
-                "{}: finishing the jobs in flight; again to exit at once",
-                signal.name()
-            );
-            stop.cancel();
-        }
+    let mut signals = match Signals::listen() {
+        Ok(signals) => signals,
         Err(error) => {
-            eprintln!("warning: cannot listen for signals ({error}); Ctrl-C will kill at once");
+            eprintln!("warning: cannot listen for signals ({error}); they will stop it at once");
             return;
         }
-    }
-    if let Ok(signal) = next_signal().await {
-        eprintln!("{}: exiting at once", signal.name());
-        std::process::exit(signal.exit_status().into());
-    }
+    };
+    let signal = signals.next().await;
+    *first.lock().unwrap_or_else(PoisonError::into_inner) = Some(signal);
+    eprintln!(
+        "{}: finishing the jobs in flight; again to exit at once",
+        signal.name()
+    );
+    stop.cancel();
+    let signal = signals.next().await;
+    eprintln!("{}: exiting at once", signal.name());
+    std::process::exit(signal.exit_status().into());
 }
 // ANCHOR_END: signals
 
 // ANCHOR: consumer
-/// How each job ended, filled in by the consumers.
+/// What happened to each job, filled in by the consumers as it happens.
 #[derive(Default)]
 struct Ledger {
+    /// Taken from the queue: a job is recorded here before its work starts.
+    taken: BTreeSet<u32>,
     done: BTreeSet<u32>,
     cancelled: BTreeSet<u32>,
 }
@@ -111,6 +138,11 @@ async fn consumer(
             next = async { jobs.lock().await.recv().await } => next,
         };
         let Some(number) = next else { return };
+        ledger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .taken
+            .insert(number);
         let finished = tokio::select! {
             _ = abort.cancelled() => false,
             _ = tokio::time::sleep(JOB_TIME) => true,
@@ -178,9 +210,17 @@ async fn run(grace: Duration) -> ExitCode {
 /// Says what was done and what was not, and chooses the exit status.
 fn report(ledger: &Mutex<Ledger>, signal: Option<Signal>) -> ExitCode {
     let ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
-    let not_started: BTreeSet<u32> = (0..JOBS)
+    let not_started: BTreeSet<u32> = (0..JOBS).filter(|n| !ledger.taken.contains(n)).collect();
+    // Taken, but neither done nor cancelled: only a consumer that panicked mid-job leaves one.
+    let lost: BTreeSet<u32> = ledger
+        .taken
+        .iter()
         .filter(|n| !ledger.done.contains(n) && !ledger.cancelled.contains(n))
+        .copied()
         .collect();
+    if !lost.is_empty() {
+        println!("lost (a consumer failed mid-job): {}", ranges(&lost));
+    }
     let Some(signal) = signal else {
         println!("all {} jobs done", ledger.done.len());
         return ExitCode::SUCCESS;

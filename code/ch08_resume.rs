@@ -25,11 +25,18 @@ const SCHEMA_VERSION: i64 = 8;
 fn open(path: &Path) -> Result<Connection, String> {
     let error = |what: &str, error: rusqlite::Error| format!("{}: {what}: {error}", path.display());
     let db = Connection::open(path).map_err(|e| error("cannot open", e))?;
+    // rusqlite waits up to 5 s for a locked database by default; a database locked by another
+    // run should be refused at once instead (see `locking_mode` below).
+    db.busy_timeout(Duration::ZERO)
+        .map_err(|e| error("cannot configure", e))?;
     // Reading the schema version reads the file's header: a file that is not a database
     // fails here, before anything is written to it.
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|e| error("not an SQLite database", e))?;
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy) => error("in use by another run", e),
+            _ => error("not an SQLite database", e),
+        })?;
     let tables: i64 = db
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
         .map_err(|e| error("cannot read", e))?;
@@ -39,13 +46,21 @@ fn open(path: &Path) -> Result<Connection, String> {
             path.display()
         ));
     }
-    // Write-ahead logging: readers never wait for the writer, and a commit is one append to
-    // the log. `synchronous = NORMAL` keeps every commit through a crash of the process (what
-    // this chapter is about); surviving a power cut as well needs `FULL`.
+    // Write-ahead logging: a commit is one append to the log. `synchronous = NORMAL` keeps
+    // every commit through a crash of the process (what this chapter is about); surviving a
+    // power cut as well needs `FULL`. `locking_mode = EXCLUSIVE` keeps the database locked
+    // while this run has it open: `recover` assumes that no other run is working on it.
+    db.execute_batch(
+        "PRAGMA locking_mode = EXCLUSIVE;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;",
+    )
+    .map_err(|e| error("cannot lock it for this run (is another run using it?)", e))?;
+    if version == SCHEMA_VERSION {
+        return Ok(db);
+    }
     db.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         BEGIN;
+        "BEGIN;
          CREATE TABLE IF NOT EXISTS jobs (
              number   INTEGER PRIMARY KEY,
              state    TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done')),
@@ -112,12 +127,11 @@ impl Queue {
     }
 
     /// Records a job's result and marks it done, in one transaction: both happen, or neither.
-    /// A job run twice produces the same result, and the second insert changes nothing.
     fn complete(&self, number: u32, value: i64) -> rusqlite::Result<()> {
         let mut db = self.db();
         let tx = db.transaction()?;
         tx.execute(
-            "INSERT INTO results (number, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            "INSERT INTO results (number, value) VALUES (?1, ?2)",
             params![number, value],
         )?;
         tx.execute(

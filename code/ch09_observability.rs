@@ -136,7 +136,13 @@ fn report(finished: &[Finished], elapsed: Duration) {
             *failures.entry(failure.name()).or_default() += 1;
         }
     }
-    let mut durations: Vec<Duration> = finished.iter().map(|job| job.duration).collect();
+    // The latency of the jobs that succeeded: a failure's latency is another figure, and the
+    // failures that return at once would make the service look faster than it is.
+    let mut durations: Vec<Duration> = finished
+        .iter()
+        .filter(|job| job.outcome.is_ok())
+        .map(|job| job.duration)
+        .collect();
     durations.sort();
     let seconds = elapsed.as_secs_f64();
     println!(
@@ -251,9 +257,9 @@ fn observe(format: LogFormat) -> Result<ProgressBar, String> {
         ProgressBar::hidden()
     };
     let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) => EnvFilter::try_new(&directives)
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
             .map_err(|error| format!("RUST_LOG={directives:?}: {error}"))?,
-        Err(_) => EnvFilter::new("info"),
+        _ => EnvFilter::new("info"),
     };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -268,6 +268,28 @@ pub const CHAPTERS: &[Chapter] = &[
         paused_clock: false,
         playground: true,
     },
+    Chapter {
+        number: 11,
+        slug: "million",
+        teaches: "what a task costs, bounded versus unbounded, timer resolution, measured",
+        runs: &[Run {
+            args: &[
+                "--items",
+                "2000",
+                "--pattern",
+                "queue",
+                "--work",
+                "sleep1ms",
+            ],
+            expected: "ch11_million.txt",
+            elapsed_seconds: 0.04,
+            order: Order::NumbersVary,
+            stderr: None,
+            targets: Targets::None,
+        }],
+        paused_clock: false,
+        playground: false,
+    },
 ];
 
 impl Chapter {

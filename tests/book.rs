@@ -54,7 +54,8 @@ fn every_include_names_a_file_and_an_anchor_that_exist() {
         for line in text.lines() {
             if line.trim_start().starts_with("```") {
                 fenced = !fenced;
-            } else if line.trim_start().starts_with("{{#") && !fenced {
+            } else if line.trim_start().starts_with("{{#") && !fenced && !line.contains(".md}}") {
+                // A markdown file included as markdown is the one exception.
                 broken.push(format!(
                     "{}: {line}: not inside a fenced code block",
                     page.display()

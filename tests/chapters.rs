@@ -189,6 +189,7 @@ runs! {
     ch08_resume = "ch08_resume", 0;
     ch09_observability = "ch09_observability", 0;
     ch10_blocking = "ch10_blocking", 0;
+    ch11_million = "ch11_million", 0;
     }
     paused {
     ch01_one_task = "ch01_one_task", 0;

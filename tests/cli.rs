@@ -128,6 +128,19 @@ const REFUSED_BY_ONE: &[(&str, &[&str], &str)] = &[
     ("ch10_blocking", &["--tasks", "0"], "expected 1 to 20"),
     ("ch10_blocking", &["--tasks", "21"], "expected 1 to 20"),
     ("ch10_blocking", &["--tasks"], "--tasks needs a value"),
+    ("ch11_million", &["--items", "0"], "expected 1 to 10000000"),
+    (
+        "ch11_million",
+        &["--items", "lots"],
+        "expected 1 to 10000000",
+    ),
+    ("ch11_million", &["--pattern", "gather"], "got \"gather\""),
+    (
+        "ch11_million",
+        &["--work", "hard"],
+        "expected zero, sleep1ms or all",
+    ),
+    ("ch11_million", &["--work"], "--work needs a value"),
 ];
 
 fn assert_refused(name: &str, args: &[&str], reason: &str) {

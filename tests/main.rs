@@ -7,6 +7,7 @@ mod chapters;
 mod cli;
 mod common;
 mod docs;
+mod million;
 mod observability;
 mod pictures;
 mod playground;

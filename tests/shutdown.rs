@@ -89,6 +89,7 @@ fn check_report(stdout: &str, signal: &str) -> BTreeSet<u32> {
         cancelled.is_disjoint(&not_started),
         "cancelled and not started: {stdout}"
     );
+    assert!(!stdout.contains("lost"), "a job was lost: {stdout}");
     let all: BTreeSet<u32> = done
         .iter()
         .chain(&cancelled)
@@ -141,7 +142,8 @@ fn sigint_with_no_grace_stops_at_once() {
         "{:?}",
         stopped.after_signal
     );
-    check_report(&stopped.stdout, "SIGINT");
+    let cancelled = check_report(&stopped.stdout, "SIGINT");
+    assert_eq!(cancelled.len(), 4, "the wave in flight: {}", stopped.stdout);
 }
 
 #[test]
@@ -165,4 +167,6 @@ fn a_second_sigint_exits_at_once() {
         "{:?}",
         stopped.after_signal
     );
+    // Had the second signal been missed, the wave would have finished and been reported.
+    assert!(!stopped.stdout.contains("stopped by"), "{}", stopped.stdout);
 }
