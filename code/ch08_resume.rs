@@ -6,6 +6,7 @@
 //! last run stopped, re-running only the jobs that were in flight.
 //! Run it with `cargo run --bin ch08_resume -- --db jobs.db`; `--help` lists the options.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -178,7 +179,12 @@ async fn consumer(queue: Arc<Queue>) -> Result<u32, String> {
     while let Some(number) = blocking(&queue, Queue::claim).await? {
         let value = work(number).await;
         blocking(&queue, move |queue| queue.complete(number, value)).await?;
-        println!("processed task with task_number={number} result={value}");
+        // `writeln!`, not `println!`: with the output piped into `head`, say, `println!` would
+        // panic once the pipe closes. The progress is in the database; the line is a courtesy.
+        let _ = writeln!(
+            std::io::stdout(),
+            "processed task with task_number={number} result={value}"
+        );
         completed += 1;
     }
     Ok(completed)
@@ -191,7 +197,10 @@ async fn run(db: Connection, jobs: u32) -> Result<(), String> {
     blocking(&queue, move |queue| queue.fill(jobs)).await?;
     let interrupted = blocking(&queue, Queue::recover).await?;
     let (completed, pending) = blocking(&queue, Queue::status).await?;
-    println!("resuming: completed={completed} pending={pending} interrupted={interrupted}");
+    let _ = writeln!(
+        std::io::stdout(),
+        "resuming: completed={completed} pending={pending} interrupted={interrupted}"
+    );
 
     let _timer = Timer::start();
     let mut consumers = JoinSet::new();
@@ -211,7 +220,7 @@ async fn run(db: Connection, jobs: u32) -> Result<(), String> {
         return Err(error);
     }
     let (completed, pending) = blocking(&queue, Queue::status).await?;
-    println!("completed={completed} pending={pending}");
+    let _ = writeln!(std::io::stdout(), "completed={completed} pending={pending}");
     Ok(())
 }
 // ANCHOR_END: run
@@ -227,10 +236,8 @@ impl Timer {
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        println!(
-            "elapsed time: {:.2} seconds",
-            self.0.elapsed().as_secs_f64()
-        );
+        let seconds = self.0.elapsed().as_secs_f64();
+        let _ = writeln!(std::io::stdout(), "elapsed time: {seconds:.2} seconds");
     }
 }
 

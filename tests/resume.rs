@@ -155,3 +155,29 @@ fn a_second_run_on_the_same_database_is_refused() {
     assert!(stderr.contains("in use by another run"), "{stderr}");
     assert!(first.wait().expect("the first run ends").success());
 }
+
+#[test]
+fn a_reader_that_stops_reading_does_not_crash_the_run() {
+    use std::io::{BufRead, BufReader};
+    let db = scratch("piped.db");
+    let mut child = resume(&db, &["--jobs", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("it starts");
+    let stdout = child.stdout.take().expect("a pipe");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a line");
+    // The reading end is dropped here, as `| head -1` would: every later write fails.
+    let output = child.wait_with_output().expect("it ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let status = resume(&db, &["--status"]).output().expect("--status runs");
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "completed=20 pending=0\n"
+    );
+}
