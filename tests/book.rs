@@ -11,7 +11,7 @@ use mdbook_driver::MDBook;
 use mdbook_driver::book::BookItem;
 use mdbook_driver::builtin_renderers::MarkdownRenderer;
 
-use crate::common::{read, root};
+use crate::common::{files, read, root};
 
 /// Every `{{#include ...}}`-like directive of a page: its whole text and its target.
 fn directives(page: &str) -> Vec<(String, String)> {
@@ -32,21 +32,11 @@ fn directives(page: &str) -> Vec<(String, String)> {
     found
 }
 
-fn pages() -> Vec<PathBuf> {
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(root().join("chapters"))
-        .expect("chapters/ exists")
-        .map(|entry| entry.expect("a readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
-        .collect();
-    pages.sort();
-    pages
-}
-
 #[test]
 fn every_include_names_a_file_and_an_anchor_that_exist() {
     let mut broken = Vec::new();
     let mut count = 0;
-    for page in pages() {
+    for page in files("chapters", "md") {
         let text = std::fs::read_to_string(&page).expect("a readable page");
         // A directive alone on its line pastes a block of text: outside a fenced code block,
         // mdBook would render the program as markdown.

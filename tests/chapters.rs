@@ -13,7 +13,7 @@ use io_bound_tokio::{
 };
 use pretty_assertions::assert_eq;
 
-use crate::common::{binary, read, root};
+use crate::common::{binary, files, read, root};
 
 /// The longest a paused-clock run may take for real: the book's Run button gives up after
 /// about six seconds, compilation included.
@@ -154,57 +154,50 @@ fn check_paused(name: &str, index: usize) {
     assert_eq!(lines, expected);
 }
 
-/// One test per run on the real clock, and one per run on the paused clock for the chapters
-/// that have one, named after the run.
+/// `$value`, in a place where the macro below must mention `$marker` to repeat it.
+macro_rules! marked {
+    ($marker:ident, $value:expr) => {
+        $value
+    };
+}
+
+/// One test per run on the real clock, and, for the runs marked `paused`, one on the paused
+/// clock, named after the run.
 macro_rules! runs {
-    (
-        real { $($test:ident = $name:literal, $index:literal;)* }
-        paused { $($paused_test:ident = $paused_name:literal, $paused_index:literal;)* }
-    ) => {
+    ($($test:ident = $name:literal, $index:literal $(, $paused:ident)?;)*) => {
         mod real_clock {
             $(#[test] fn $test() { super::check_real($name, $index) })*
         }
         mod paused_clock {
-            $(#[test] fn $paused_test() { super::check_paused($paused_name, $paused_index) })*
+            $($(
+                #[test]
+                fn $test() {
+                    super::check_paused(marked!($paused, $name), $index)
+                }
+            )?)*
         }
         const TESTED: &[(&str, usize)] = &[$(($name, $index)),*];
-        const TESTED_PAUSED: &[(&str, usize)] = &[$(($paused_name, $paused_index)),*];
+        const TESTED_PAUSED: &[(&str, usize)] = &[$($((marked!($paused, $name), $index),)?)*];
     };
 }
 
 runs! {
-    real {
-    ch01_one_task = "ch01_one_task", 0;
-    ch02_five_tasks = "ch02_five_tasks", 0;
-    ch03_gather = "ch03_gather", 0;
-    ch03_gather_join = "ch03_gather", 1;
-    ch03_gather_join_set = "ch03_gather", 2;
-    ch04_queue = "ch04_queue", 0;
-    ch04_queue_pill = "ch04_queue", 1;
-    ch05_unreliable = "ch05_unreliable", 0;
-    ch05_unreliable_retries = "ch05_unreliable", 1;
-    ch06_adaptive = "ch06_adaptive", 0;
-    ch06_adaptive_fixed = "ch06_adaptive", 1;
+    ch01_one_task = "ch01_one_task", 0, paused;
+    ch02_five_tasks = "ch02_five_tasks", 0, paused;
+    ch03_gather = "ch03_gather", 0, paused;
+    ch03_gather_join = "ch03_gather", 1, paused;
+    ch03_gather_join_set = "ch03_gather", 2, paused;
+    ch04_queue = "ch04_queue", 0, paused;
+    ch04_queue_pill = "ch04_queue", 1, paused;
+    ch05_unreliable = "ch05_unreliable", 0, paused;
+    ch05_unreliable_retries = "ch05_unreliable", 1, paused;
+    ch06_adaptive = "ch06_adaptive", 0, paused;
+    ch06_adaptive_fixed = "ch06_adaptive", 1, paused;
     ch07_shutdown = "ch07_shutdown", 0;
     ch08_resume = "ch08_resume", 0;
-    ch09_observability = "ch09_observability", 0;
+    ch09_observability = "ch09_observability", 0, paused;
     ch10_blocking = "ch10_blocking", 0;
     ch11_million = "ch11_million", 0;
-    }
-    paused {
-    ch01_one_task = "ch01_one_task", 0;
-    ch02_five_tasks = "ch02_five_tasks", 0;
-    ch03_gather = "ch03_gather", 0;
-    ch03_gather_join = "ch03_gather", 1;
-    ch03_gather_join_set = "ch03_gather", 2;
-    ch04_queue = "ch04_queue", 0;
-    ch04_queue_pill = "ch04_queue", 1;
-    ch05_unreliable = "ch05_unreliable", 0;
-    ch05_unreliable_retries = "ch05_unreliable", 1;
-    ch06_adaptive = "ch06_adaptive", 0;
-    ch06_adaptive_fixed = "ch06_adaptive", 1;
-    ch09_observability = "ch09_observability", 0;
-    }
 }
 
 fn catalogue_runs(paused_only: bool) -> Vec<(String, usize)> {
@@ -239,16 +232,17 @@ fn every_expected_file_belongs_to_a_run() {
         .flat_map(|chapter| chapter.runs.iter().map(|run| run.expected))
         .collect();
     listed.sort();
-    let mut on_disk: Vec<String> = std::fs::read_dir(root().join("tests/expected"))
-        .expect("tests/expected exists")
-        .map(|entry| {
-            entry
-                .expect("a readable entry")
-                .file_name()
+    let on_disk: Vec<String> = files("tests/expected", "txt")
+        .iter()
+        .map(|path| {
+            path.file_name()
+                .expect("a file")
                 .to_string_lossy()
                 .into_owned()
         })
         .collect();
-    on_disk.sort();
-    assert_eq!(on_disk, listed);
+    assert_eq!(
+        on_disk, listed,
+        "an expected file no run uses, or a run with none"
+    );
 }

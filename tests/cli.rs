@@ -125,6 +125,41 @@ const REFUSED_BY_ONE: &[(&str, &[&str], &str)] = &[
         &["--log-format"],
         "--log-format needs a value",
     ),
+    (
+        "ch06_adaptive",
+        &["--mode", "lazy"],
+        "expected fixed or adaptive, got \"lazy\"",
+    ),
+    ("ch06_adaptive", &["--mode"], "--mode needs a value"),
+    ("ch06_adaptive", &["--seed", "-1"], "expected 0 to 2^64 - 1"),
+    (
+        "ch06_adaptive",
+        &["--seed", "many"],
+        "expected 0 to 2^64 - 1",
+    ),
+    ("ch06_adaptive", &["--seed"], "--seed needs a value"),
+    (
+        "ch06_adaptive",
+        &["--duration", "3"],
+        "expected 4 to 600 whole seconds",
+    ),
+    (
+        "ch06_adaptive",
+        &["--duration", "601"],
+        "expected 4 to 600 whole seconds",
+    ),
+    (
+        "ch06_adaptive",
+        &["--duration", "1.5"],
+        "expected 4 to 600 whole seconds",
+    ),
+    ("ch06_adaptive", &["--duration"], "--duration needs a value"),
+    (
+        "ch06_adaptive",
+        &["--svg", "no/such/folder/run.svg"],
+        "--svg: no folder no/such/folder",
+    ),
+    ("ch06_adaptive", &["--svg"], "--svg needs a file path"),
     ("ch10_blocking", &["--tasks", "0"], "expected 1 to 20"),
     ("ch10_blocking", &["--tasks", "21"], "expected 1 to 20"),
     ("ch10_blocking", &["--tasks"], "--tasks needs a value"),
@@ -186,31 +221,5 @@ fn bad_command_lines_are_refused_with_status_2() {
     }
     for (name, args, reason) in REFUSED_BY_ONE {
         assert_refused(name, args, reason);
-    }
-}
-
-#[test]
-fn the_adaptive_chapter_refuses_bad_values() {
-    let refused: &[(&[&str], &str)] = &[
-        (
-            &["--mode", "lazy"],
-            "expected fixed or adaptive, got \"lazy\"",
-        ),
-        (&["--mode"], "--mode needs a value"),
-        (&["--seed", "-1"], "expected 0 to 2^64 - 1"),
-        (&["--seed", "many"], "expected 0 to 2^64 - 1"),
-        (&["--seed"], "--seed needs a value"),
-        (&["--duration", "3"], "expected 4 to 600 whole seconds"),
-        (&["--duration", "601"], "expected 4 to 600 whole seconds"),
-        (&["--duration", "1.5"], "expected 4 to 600 whole seconds"),
-        (&["--duration"], "--duration needs a value"),
-        (
-            &["--svg", "no/such/folder/run.svg"],
-            "--svg: no folder no/such/folder",
-        ),
-        (&["--svg"], "--svg needs a file path"),
-    ];
-    for (args, reason) in refused {
-        assert_refused("ch06_adaptive", args, reason);
     }
 }

@@ -38,3 +38,14 @@ pub fn read(path: &Path) -> String {
     std::fs::read_to_string(root().join(path))
         .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
 }
+
+/// The files in a folder of the project whose names end in `.{extension}`, sorted.
+pub fn files(folder: &str, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(folder))
+        .unwrap_or_else(|error| panic!("cannot list {folder}: {error}"))
+        .map(|entry| entry.expect("a readable entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == extension))
+        .collect();
+    files.sort();
+    files
+}

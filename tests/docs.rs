@@ -8,7 +8,7 @@ use io_bound_tokio::{CHAPTERS, elapsed_line};
 use pretty_assertions::assert_eq;
 use regex::Regex;
 
-use crate::common::{read, root};
+use crate::common::{files, read};
 
 /// A page's title: its first `# ` heading.
 fn title(page: &str) -> &str {
@@ -107,10 +107,8 @@ fn every_time_and_count_in_the_prose_comes_from_the_programs() {
     let known_millis = known_literals(r"from_millis\((\d+)\)");
     let mut pages = vec![Path::new("README.md").to_path_buf()];
     pages.extend(
-        std::fs::read_dir(root().join("chapters"))
-            .expect("chapters/ exists")
-            .map(|entry| entry.expect("a readable entry").path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        files("chapters", "md")
+            .into_iter()
             // The benchmark's table is itself a measurement file, written by the program.
             .filter(|path| !path.to_string_lossy().ends_with(".table.md")),
     );
@@ -182,10 +180,8 @@ fn every_rust_cell_of_the_phrasebook_comes_from_a_compiled_file() {
 
 #[test]
 fn every_compile_fail_case_is_taught_in_a_chapter_and_in_the_gallery() {
-    let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/ui"))
-        .expect("tests/ui exists")
-        .map(|entry| entry.expect("a readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+    let cases: Vec<String> = files("tests/ui", "rs")
+        .iter()
         .map(|path| {
             path.file_name()
                 .expect("a file")
@@ -193,7 +189,6 @@ fn every_compile_fail_case_is_taught_in_a_chapter_and_in_the_gallery() {
                 .into_owned()
         })
         .collect();
-    cases.sort();
     assert!(cases.len() >= 6, "only {} compile-fail cases", cases.len());
     let gallery = read(Path::new("chapters/appendix_mistakes.md"));
     let chapters: Vec<String> = CHAPTERS

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{read, root, run};
+use crate::common::{files, read, run};
 use crate::playground::compile_standalone;
 
 /// `rustc 1.95.0` from `rustc 1.95.0 (59807616e 2026-04-14)`.
@@ -47,12 +47,7 @@ fn compile_fail_lessons_match_the_compilers_words() {
 
 #[test]
 fn every_fix_compiles_and_runs() {
-    let mut sources: Vec<_> = std::fs::read_dir(root().join("tests/pass"))
-        .expect("tests/pass exists")
-        .map(|entry| entry.expect("a readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
-        .collect();
-    sources.sort();
+    let sources = files("tests/pass", "rs");
     assert!(
         sources.len() >= 4,
         "only {} programs in tests/pass",
