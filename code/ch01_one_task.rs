@@ -55,9 +55,11 @@ async fn run() {
 // ANCHOR: runtime
 /// Which clock tokio's timers follow: the real one, or tokio's paused clock, on which a sleep
 /// completes at once and the time it would have taken is added to a virtual clock.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Clock {
+    /// Wait for real.
     Real,
+    /// Run on tokio's paused clock: at once, with virtual time.
     Paused,
 }
 
@@ -93,53 +95,53 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
 }
 // ANCHOR_END: runtime
 
-const USAGE: &str = "\
-Usage: ch01_one_task [--clock real|paused]
+/// Awaits one task that sleeps for 1 s, then prints the elapsed time.
+#[derive(clap::Parser)]
+#[command(name = "ch01_one_task", version)]
+struct Options {
+    /// Which clock the sleeps follow.
+    #[arg(long, value_enum, default_value_t = default_clock())]
+    clock: Clock,
+}
 
-Awaits one task that sleeps for 1 s, then prints the elapsed time.
-
-Options:
-  --clock real|paused  real: wait for real (the default);
-                       paused: run on tokio's paused clock (instant, virtual time)
-  -h, --help           print this help
-";
-
-/// Reads the command line. `Err` carries the message for a bad one.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Clock>, String> {
-    let mut clock = default_clock();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--clock" => {
-                clock = match args.next().as_deref() {
-                    Some("real") => Clock::Real,
-                    Some("paused") => Clock::Paused,
-                    Some(other) => {
-                        return Err(format!("--clock: expected real or paused, got {other:?}"));
-                    }
-                    None => return Err("--clock needs a value: real or paused".to_string()),
-                }
-            }
-            other => return Err(format!("unexpected argument {other:?}")),
+/// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
+/// operating system takes away what it cannot run without: `println!` panics when its output
+/// is gone (a full disk), and tokio when the OS refuses it a thread. Such a panic's message
+/// ends with the OS's error, `(os error N)`. A closed pipe (EPIPE, 32 on Linux, macOS and the
+/// BSDs: the reader went away, as `| head` does) ends it quietly, with the status 141 a shell
+/// reports for SIGPIPE. Any other panic is a bug, and is reported as usual.
+fn exit_cleanly_when_the_environment_fails() {
+    use std::io::Write;
+    let report_a_bug = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        if !message.ends_with(')') || !message.contains("(os error ") {
+            return report_a_bug(info);
         }
-    }
-    Ok(Some(clock))
+        if message.ends_with("(os error 32)") {
+            std::process::exit(141);
+        }
+        let message = message
+            .replace("failed printing to stdout", "cannot write the output")
+            .replace(
+                "OS can't spawn worker thread",
+                "tokio cannot start a thread",
+            );
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        // At once, from whichever thread: no destructor may print into the broken output.
+        std::process::exit(1);
+    }));
 }
 
 fn main() -> ExitCode {
-    let clock = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(clock)) => clock,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // A bad command line ends here, with clap's one-line error and exit status 2.
+    let options = <Options as clap::Parser>::parse();
+    exit_cleanly_when_the_environment_fails();
     // ANCHOR: block_on
-    match runtime(clock) {
+    match runtime(options.clock) {
         Ok(runtime) => {
             // `block_on` is `asyncio.run`: it drives the future `run()` to completion.
             runtime.block_on(run());

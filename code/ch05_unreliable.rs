@@ -269,9 +269,11 @@ async fn run(policy: Policy) {
 // ANCHOR: runtime
 /// Which clock tokio's timers follow: the real one, or tokio's paused clock, on which a sleep
 /// completes at once and the time it would have taken is added to a virtual clock.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Clock {
+    /// Wait for real.
     Real,
+    /// Run on tokio's paused clock: at once, with virtual time.
     Paused,
 }
 
@@ -307,89 +309,79 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
 }
 // ANCHOR_END: runtime
 
-const USAGE: &str = "\
-Usage: ch05_unreliable [--timeout SECONDS] [--attempts N] [--clock real|paused]
-
-Runs four unreliable tasks through one consumer, then prints the elapsed time.
-
-Options:
-  --timeout SECONDS    how long one attempt may take, from 0.001 to 3600 (default: 10)
-  --attempts N         attempts per task, from 1 to 10 (default: 1); only a timeout is
-                       retried: an expected error or a panic would fail again
-  --clock real|paused  real: wait for real (the default);
-                       paused: run on tokio's paused clock (instant, virtual time)
-  -h, --help           print this help
-";
-
+/// Runs four unreliable tasks through one consumer, then prints the elapsed time.
+#[derive(clap::Parser)]
+#[command(name = "ch05_unreliable", version)]
 struct Options {
-    policy: Policy,
+    /// How long one attempt may take, in seconds, from 0.001 to 3600.
+    #[arg(long, value_name = "SECONDS", default_value = "10",
+          value_parser = |value: &str| seconds_between(value, 0.001, 3600.0))]
+    timeout: Duration,
+    /// Attempts per task, from 1 to 10. Only a timeout is retried: an expected error or a
+    /// panic would fail again.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    attempts: u32,
+    /// Which clock the sleeps follow.
+    #[arg(long, value_enum, default_value_t = default_clock())]
     clock: Clock,
 }
 
-/// Reads the command line: `Ok(None)` asks for the help, `Err` carries the message for a bad one.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        policy: Policy {
-            timeout: Duration::from_secs(10),
-            attempts: 1,
-        },
-        clock: default_clock(),
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--timeout" => {
-                let value = args.next().ok_or("--timeout needs a value in seconds")?;
-                let seconds: f64 = value.parse().map_err(|_| {
-                    format!("--timeout: expected a number of seconds, got {value:?}")
-                })?;
-                // Written so that NaN fails too.
-                if !(0.001..=3600.0).contains(&seconds) {
-                    return Err(format!(
-                        "--timeout: expected 0.001 to 3600 seconds, got {value}"
-                    ));
-                }
-                options.policy.timeout = Duration::from_secs_f64(seconds);
-            }
-            "--attempts" => {
-                let value = args.next().ok_or("--attempts needs a value")?;
-                options.policy.attempts = match value.parse() {
-                    Ok(n @ 1..=10) => n,
-                    _ => return Err(format!("--attempts: expected 1 to 10, got {value:?}")),
-                };
-            }
-            "--clock" => {
-                options.clock = match args.next().as_deref() {
-                    Some("real") => Clock::Real,
-                    Some("paused") => Clock::Paused,
-                    Some(other) => {
-                        return Err(format!("--clock: expected real or paused, got {other:?}"));
-                    }
-                    None => return Err("--clock needs a value: real or paused".into()),
-                }
-            }
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
+/// A number of seconds from `min` to `max`, for clap: `--timeout 2.5`. Written so that NaN and
+/// infinities are refused too.
+fn seconds_between(value: &str, min: f64, max: f64) -> Result<Duration, String> {
+    let seconds: f64 = value
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, got {value:?}"))?;
+    if !(min..=max).contains(&seconds) {
+        return Err(format!("expected {min} to {max} seconds, got {value}"));
     }
-    Ok(Some(options))
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
+/// operating system takes away what it cannot run without: `println!` panics when its output
+/// is gone (a full disk), and tokio when the OS refuses it a thread. Such a panic's message
+/// ends with the OS's error, `(os error N)`. A closed pipe (EPIPE, 32 on Linux, macOS and the
+/// BSDs: the reader went away, as `| head` does) ends it quietly, with the status 141 a shell
+/// reports for SIGPIPE. Any other panic is a bug, and is reported as usual.
+fn exit_cleanly_when_the_environment_fails() {
+    use std::io::Write;
+    let report_a_bug = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        if !message.ends_with(')') || !message.contains("(os error ") {
+            return report_a_bug(info);
+        }
+        if message.ends_with("(os error 32)") {
+            std::process::exit(141);
+        }
+        let message = message
+            .replace("failed printing to stdout", "cannot write the output")
+            .replace(
+                "OS can't spawn worker thread",
+                "tokio cannot start a thread",
+            );
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        // At once, from whichever thread: no destructor may print into the broken output.
+        std::process::exit(1);
+    }));
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // A bad command line ends here, with clap's one-line error and exit status 2.
+    let options = <Options as clap::Parser>::parse();
+    exit_cleanly_when_the_environment_fails();
     // ANCHOR: block_on
     match runtime(options.clock) {
         Ok(runtime) => {
-            runtime.block_on(run(options.policy));
+            runtime.block_on(run(Policy {
+                timeout: options.timeout,
+                attempts: options.attempts,
+            }));
             ExitCode::SUCCESS
         }
         Err(error) => {

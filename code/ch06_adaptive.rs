@@ -219,7 +219,8 @@ impl Drop for Sent {
 impl Drop for Permit {
     fn drop(&mut self) {
         lock(&self.0.state).in_flight -= 1;
-        self.0.changed.notify_waiters();
+        // One permit back lets one more request go: wake one waiter, not all of them.
+        self.0.changed.notify_one();
     }
 }
 
@@ -241,8 +242,8 @@ impl Limiter {
     /// Waits until one more request may be in flight.
     async fn acquire(self: &Arc<Self>) -> Permit {
         loop {
-            // Made before the check, so that a permit returned between the check and the
-            // wait still wakes us.
+            // A permit returned between the check and the wait is not lost: `notify_one`
+            // with nobody waiting is stored, and the next `notified()` completes at once.
             let changed = self.changed.notified();
             {
                 let mut state = lock(&self.state);
@@ -284,7 +285,8 @@ impl Limiter {
             };
             state.limit += step;
             drop(state);
-            self.changed.notify_waiters();
+            // The limit grew by one at most: room for one more waiter.
+            self.changed.notify_one();
         }
     }
 
@@ -490,9 +492,11 @@ async fn adaptive_worker(client: Arc<Client>, jobs: Arc<tokio::sync::Mutex<mpsc:
 // ANCHOR_END: adaptive
 
 /// Which client drives the service.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Mode {
+    /// Chapter 4's 50 consumers.
     Fixed,
+    /// An AIMD concurrency limit, a rate limiter and budgeted retries.
     Adaptive,
 }
 
@@ -609,20 +613,25 @@ fn summarize(client: &Client, mode: Mode, duration: Duration) {
         .map(|ms| service.capacity_per_second(service.started + Duration::from_millis(ms.into())))
         .sum::<f64>()
         / 1000.0;
-    let completed = Counters::get(&client.counters.completed) as f64;
-    let attempts = Counters::get(&client.counters.attempts).max(1) as f64;
-    let rejected = Counters::get(&client.counters.rejected) as f64;
+    let completed = Counters::get(&client.counters.completed);
+    let attempts = Counters::get(&client.counters.attempts);
+    let rejected = Counters::get(&client.counters.rejected);
     let abandoned = Counters::get(&client.counters.abandoned);
     let mode = if mode == Mode::Fixed {
         "fixed"
     } else {
         "adaptive"
     };
-    println!("jobs: completed={completed} abandoned={abandoned} attempts={attempts}");
+    // Every attempt was completed, rejected, or still at the service when the run ended.
+    let cut_short = attempts - completed - rejected;
+    println!(
+        "jobs: attempts={attempts} completed={completed} rejected={rejected} \
+         cut_short={cut_short} abandoned={abandoned}"
+    );
     println!(
         "summary: mode={mode} goodput={:.2} rejected={:.2} elapsed={:.2}",
-        completed / capacity,
-        rejected / attempts,
+        completed as f64 / capacity,
+        rejected as f64 / attempts.max(1) as f64,
         Instant::now().duration_since(service.started).as_secs_f64(),
     );
 }
@@ -745,9 +754,11 @@ fn svg(samples: &[Sample], mode: Mode, duration: Duration) -> String {
 // ANCHOR: runtime
 /// Which clock tokio's timers follow: the real one, or tokio's paused clock, on which a sleep
 /// completes at once and the time it would have taken is added to a virtual clock.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Clock {
+    /// Wait for real.
     Real,
+    /// Run on tokio's paused clock: at once, with virtual time.
     Paused,
 }
 
@@ -783,112 +794,77 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
 }
 // ANCHOR_END: runtime
 
-const USAGE: &str = "\
-Usage: ch06_adaptive [--mode fixed|adaptive] [--seed N] [--duration SECONDS] [--svg PATH]
-                     [--clock real|paused]
-
-Drives a simulated service, whose capacity halves for the middle half of the run, with a
-fixed or an adaptive client, and prints the goodput and rejection rate it achieved.
-
-Options:
-  --mode fixed|adaptive  fixed: ch04's 50 consumers; adaptive: an AIMD concurrency limit,
-                         a rate limiter and budgeted retries (the default)
-  --seed N               the seed of the service's and the client's randomness, from 0 to
-                         2^64 - 1 (default: 1); the same seed on the paused clock gives the
-                         same run
-  --duration SECONDS     how long to run, from 4 to 600 whole seconds (default: 15)
-  --svg PATH             also draw the run as an SVG picture at PATH
-  --clock real|paused    real: wait for real (the default);
-                         paused: run on tokio's paused clock (instant, virtual time)
-  -h, --help             print this help
-";
-
+/// Drives a simulated service, whose capacity halves for the middle half of the run, with a
+/// fixed or an adaptive client, and prints the goodput and rejection rate it achieved.
+#[derive(clap::Parser)]
+#[command(name = "ch06_adaptive", version)]
 struct Options {
+    /// Which client drives the service.
+    #[arg(long, value_enum, default_value_t = Mode::Adaptive)]
     mode: Mode,
+    /// The seed of the service's and the client's randomness: the same seed on the paused
+    /// clock gives the same run.
+    #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
-    duration: Duration,
+    /// How long to run, from 4 to 600 whole seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(4..=600))]
+    duration: u64,
+    /// Also draw the run as an SVG picture in this file.
+    #[arg(long, value_name = "PATH")]
     svg: Option<std::path::PathBuf>,
+    /// Which clock the sleeps follow.
+    #[arg(long, value_enum, default_value_t = default_clock())]
     clock: Clock,
 }
 
-/// Reads the command line: `Ok(None)` asks for the help, `Err` carries the message for a bad one.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        mode: Mode::Adaptive,
-        seed: 1,
-        duration: Duration::from_secs(15),
-        svg: None,
-        clock: default_clock(),
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--mode" => {
-                options.mode = match args.next().as_deref() {
-                    Some("fixed") => Mode::Fixed,
-                    Some("adaptive") => Mode::Adaptive,
-                    Some(other) => {
-                        return Err(format!("--mode: expected fixed or adaptive, got {other:?}"));
-                    }
-                    None => return Err("--mode needs a value: fixed or adaptive".into()),
-                }
-            }
-            "--seed" => {
-                let value = args.next().ok_or("--seed needs a value")?;
-                options.seed = value
-                    .parse()
-                    .map_err(|_| format!("--seed: expected 0 to 2^64 - 1, got {value:?}"))?;
-            }
-            "--duration" => {
-                let value = args.next().ok_or("--duration needs a value in seconds")?;
-                options.duration = match value.parse() {
-                    Ok(seconds @ 4..=600) => Duration::from_secs(seconds),
-                    _ => {
-                        return Err(format!(
-                            "--duration: expected 4 to 600 whole seconds, got {value:?}"
-                        ));
-                    }
-                };
-            }
-            "--svg" => {
-                let value = args.next().ok_or("--svg needs a file path")?;
-                let path = std::path::PathBuf::from(value);
-                // Checked now, not after the run: a typo should not cost the whole run.
-                if let Some(folder) = path.parent()
-                    && !folder.as_os_str().is_empty()
-                    && !folder.is_dir()
-                {
-                    return Err(format!("--svg: no folder {}", folder.display()));
-                }
-                options.svg = Some(path);
-            }
-            "--clock" => {
-                options.clock = match args.next().as_deref() {
-                    Some("real") => Clock::Real,
-                    Some("paused") => Clock::Paused,
-                    Some(other) => {
-                        return Err(format!("--clock: expected real or paused, got {other:?}"));
-                    }
-                    None => return Err("--clock needs a value: real or paused".into()),
-                }
-            }
-            other => return Err(format!("unexpected argument {other:?}")),
+/// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
+/// operating system takes away what it cannot run without: `println!` panics when its output
+/// is gone (a full disk), and tokio when the OS refuses it a thread. Such a panic's message
+/// ends with the OS's error, `(os error N)`. A closed pipe (EPIPE, 32 on Linux, macOS and the
+/// BSDs: the reader went away, as `| head` does) ends it quietly, with the status 141 a shell
+/// reports for SIGPIPE. Any other panic is a bug, and is reported as usual.
+fn exit_cleanly_when_the_environment_fails() {
+    use std::io::Write;
+    let report_a_bug = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        if !message.ends_with(')') || !message.contains("(os error ") {
+            return report_a_bug(info);
         }
-    }
-    Ok(Some(options))
+        if message.ends_with("(os error 32)") {
+            std::process::exit(141);
+        }
+        let message = message
+            .replace("failed printing to stdout", "cannot write the output")
+            .replace(
+                "OS can't spawn worker thread",
+                "tokio cannot start a thread",
+            );
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        // At once, from whichever thread: no destructor may print into the broken output.
+        std::process::exit(1);
+    }));
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    // A bad command line ends here, with clap's one-line error and exit status 2.
+    let options = <Options as clap::Parser>::parse();
+    exit_cleanly_when_the_environment_fails();
+    // The picture's file is created now, not after the run: a wrong path should not cost the
+    // whole run.
+    let picture = match &options.svg {
+        None => None,
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some((path, file)),
+            Err(error) => {
+                eprintln!("error: --svg: cannot create {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+        },
     };
     let runtime = match runtime(options.clock) {
         Ok(runtime) => runtime,
@@ -897,12 +873,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let samples = runtime.block_on(run(options.mode, options.seed, options.duration));
-    if let Some(path) = options.svg {
-        let picture = svg(&samples, options.mode, options.duration);
-        if let Err(error) = std::fs::write(&path, picture) {
+    let duration = Duration::from_secs(options.duration);
+    let samples = runtime.block_on(run(options.mode, options.seed, duration));
+    if let Some((path, mut file)) = picture {
+        use std::io::Write;
+        let drawing = svg(&samples, options.mode, duration);
+        if let Err(error) = file.write_all(drawing.as_bytes()) {
             eprintln!("error: cannot write {}: {error}", path.display());
-            return ExitCode::from(2);
+            return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS

@@ -3,12 +3,15 @@
 //! Chapter 4's pipeline (smaller: 40 jobs of 1 s, 4 consumers), made to stop cleanly. On
 //! Ctrl-C or SIGTERM it stops taking new work, gives the jobs in flight a grace period to
 //! finish, cancels those still running when it ends, and reports what was and was not done.
-//! A second Ctrl-C exits at once.
+//! A second Ctrl-C exits at once. Losing its output (a closed pipe, a full disk) stops it the
+//! same graceful way.
 //! Run it with `cargo run --bin ch07_shutdown`; `--help` lists the options.
 
 use std::collections::BTreeSet;
+use std::fmt::Arguments;
+use std::io::Write;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -47,8 +50,10 @@ impl Signal {
 }
 
 /// Ctrl-C (SIGINT) and, on Unix, SIGTERM, which is what `kill`, systemd and Kubernetes send to
-/// ask a process to stop. Listening is set up once: from then on, those signals no longer end
-/// the process by themselves, and none that arrives is missed, however close together.
+/// ask a process to stop. Creating the streams installs the handlers: from then on, those
+/// signals no longer end the process by themselves, and one that arrives while nobody awaits
+/// its stream is kept until somebody does. Kept, not counted: tokio records *that* a signal
+/// came, so several that arrive before the stream is next polled come out of it as one.
 #[cfg(unix)]
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
@@ -73,6 +78,7 @@ impl Signals {
     }
 }
 
+/// Elsewhere, Ctrl-C only. `ctrl_c()` installs its handler when it is first polled, not here.
 #[cfg(not(unix))]
 struct Signals;
 
@@ -90,15 +96,14 @@ impl Signals {
     }
 }
 
-/// The first signal asks for a graceful stop; a second one means: now.
-async fn watch_signals(stop: CancellationToken, first: Arc<Mutex<Option<Signal>>>) {
-    let mut signals = match Signals::listen() {
-        Ok(signals) => signals,
-        Err(error) => {
-            eprintln!("warning: cannot listen for signals ({error}); they will stop it at once");
-            return;
-        }
-    };
+/// The first signal asks for a graceful stop; a second one means: now. It is handed signals
+/// already listened for: a task runs only when the runtime gets round to it, and a signal
+/// that came before it had installed the handlers would end the process with no report.
+async fn watch_signals(
+    mut signals: Signals,
+    stop: CancellationToken,
+    first: Arc<Mutex<Option<Signal>>>,
+) {
     let signal = signals.next().await;
     *first.lock().unwrap_or_else(PoisonError::into_inner) = Some(signal);
     eprintln!(
@@ -111,6 +116,67 @@ async fn watch_signals(stop: CancellationToken, first: Arc<Mutex<Option<Signal>>
     std::process::exit(signal.exit_status().into());
 }
 // ANCHOR_END: signals
+
+// ANCHOR: output
+/// Standard output, which can go away under a running program. `ch07_shutdown | tee log`
+/// then Ctrl-C: the terminal sends SIGINT to `tee` as well, which dies of it, and from then
+/// on every write to the pipe fails. `println!` panics when a write fails: each consumer
+/// would die with a panic trace on its next line, in the middle of the grace period (or, with
+/// the panic hook at the bottom of this file, the whole process at the first one), and the
+/// report would be lost. So the lines are written with `writeln!`, whose error is a value.
+/// The first error is kept and stdout is not written to again. It also stops the run, the way
+/// a signal does: results that nobody can read are not worth more work, and the jobs in flight
+/// still get their grace period. The report then goes to stderr, which is still the terminal.
+struct Output {
+    /// The first error writing to stdout.
+    failed: OnceLock<std::io::Error>,
+    /// Cancelled on that first error.
+    stop: CancellationToken,
+}
+
+impl Output {
+    fn new(stop: CancellationToken) -> Output {
+        Output {
+            failed: OnceLock::new(),
+            stop,
+        }
+    }
+
+    /// A line on stdout; once stdout has failed, none.
+    fn line(&self, line: Arguments) {
+        self.write_stdout(line);
+    }
+
+    /// A line of the report: on stdout, or on stderr once stdout has failed.
+    fn report(&self, line: Arguments) {
+        if !self.write_stdout(line) {
+            // Should stderr be gone as well, nobody is left to tell: the exit status says it.
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    }
+
+    /// Writes a line on stdout unless it has failed before; says whether it was written.
+    fn write_stdout(&self, line: Arguments) -> bool {
+        if self.failed.get().is_some() {
+            return false;
+        }
+        match writeln!(std::io::stdout().lock(), "{line}") {
+            Ok(()) => true,
+            Err(error) => {
+                // Only the first error is kept: `set` refuses the others.
+                let _ = self.failed.set(error);
+                self.stop.cancel();
+                false
+            }
+        }
+    }
+
+    /// The first error writing to stdout, if there was one.
+    fn failure(&self) -> Option<&std::io::Error> {
+        self.failed.get()
+    }
+}
+// ANCHOR_END: output
 
 // ANCHOR: consumer
 /// What happened to each job, filled in by the consumers as it happens.
@@ -129,6 +195,7 @@ async fn consumer(
     stop: CancellationToken,
     abort: CancellationToken,
     ledger: Arc<Mutex<Ledger>>,
+    output: Arc<Output>,
 ) {
     loop {
         // `biased`: check the stop before taking a job, so that no job is taken after it.
@@ -149,10 +216,11 @@ async fn consumer(
         };
         let mut ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
         if finished {
-            println!(
-                "processed task with task_number={number} time_to_execute_in_seconds=1 behavior=normal-sleep"
-            );
+            // Done, whether or not its line can still be printed: the report counts it.
             ledger.done.insert(number);
+            output.line(format_args!(
+                "processed task with task_number={number} time_to_execute_in_seconds=1 behavior=normal-sleep"
+            ));
         } else {
             ledger.cancelled.insert(number);
         }
@@ -162,11 +230,21 @@ async fn consumer(
 
 // ANCHOR: run
 async fn run(grace: Duration) -> ExitCode {
-    let _timer = Timer::start();
+    // Listen first, before any work starts: until the handlers are installed, a signal ends
+    // the process the default way, at once, with no report.
+    let signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("error: cannot listen for signals: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
+    let output = Arc::new(Output::new(stop.clone()));
     let signal = Arc::new(Mutex::new(None));
-    tokio::spawn(watch_signals(stop.clone(), Arc::clone(&signal)));
+    tokio::spawn(watch_signals(signals, stop.clone(), Arc::clone(&signal)));
 
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let (sender, receiver) = mpsc::channel(CONSUMERS);
@@ -184,7 +262,8 @@ async fn run(grace: Duration) -> ExitCode {
     });
     for _ in 0..CONSUMERS {
         let (jobs, ledger) = (Arc::clone(&receiver), Arc::clone(&ledger));
-        tracker.spawn(consumer(jobs, stop.clone(), abort.clone(), ledger));
+        let output = Arc::clone(&output);
+        tracker.spawn(consumer(jobs, stop.clone(), abort.clone(), ledger, output));
     }
     drop(receiver);
     tracker.close(); // no more tasks will be added: `wait` can return once they are all done
@@ -199,16 +278,19 @@ async fn run(grace: Duration) -> ExitCode {
             }
         }
     }
-    report(
-        &ledger,
-        *signal.lock().unwrap_or_else(PoisonError::into_inner),
-    )
+    let signal = *signal.lock().unwrap_or_else(PoisonError::into_inner);
+    report(&ledger, signal, &output, started.elapsed())
 }
 // ANCHOR_END: run
 
 // ANCHOR: report
 /// Says what was done and what was not, and chooses the exit status.
-fn report(ledger: &Mutex<Ledger>, signal: Option<Signal>) -> ExitCode {
+fn report(
+    ledger: &Mutex<Ledger>,
+    signal: Option<Signal>,
+    output: &Output,
+    elapsed: Duration,
+) -> ExitCode {
     let ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
     let not_started: BTreeSet<u32> = (0..JOBS).filter(|n| !ledger.taken.contains(n)).collect();
     // Taken, but neither done nor cancelled: only a consumer that panicked mid-job leaves one.
@@ -218,23 +300,59 @@ fn report(ledger: &Mutex<Ledger>, signal: Option<Signal>) -> ExitCode {
         .filter(|n| !ledger.done.contains(n) && !ledger.cancelled.contains(n))
         .copied()
         .collect();
-    if !lost.is_empty() {
-        println!("lost (a consumer failed mid-job): {}", ranges(&lost));
-    }
+    let elapsed = elapsed.as_secs_f64();
     let Some(signal) = signal else {
-        println!("all {} jobs done", ledger.done.len());
-        return ExitCode::SUCCESS;
+        if output.failure().is_none() {
+            if !lost.is_empty() {
+                output.line(format_args!(
+                    "lost (a consumer failed mid-job): {}",
+                    ranges(&lost)
+                ));
+            }
+            output.line(format_args!("all {} jobs done", ledger.done.len()));
+            output.line(format_args!("elapsed time: {elapsed:.2} seconds"));
+        }
+        // No signal, but the output may have failed: then it was that failure that stopped
+        // the run (or it failed just now, on these last lines).
+        return match output.failure() {
+            None => ExitCode::SUCCESS,
+            Some(error) => output_failed(error),
+        };
     };
-    println!(
+    // A closed pipe says nothing the user does not know; any other failure is news.
+    if let Some(error) = output.failure()
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        output.report(format_args!("error: cannot write the output: {error}"));
+    }
+    if !lost.is_empty() {
+        output.report(format_args!(
+            "lost (a consumer failed mid-job): {}",
+            ranges(&lost)
+        ));
+    }
+    output.report(format_args!(
         "stopped by {}: done={} cancelled={} not_started={}",
         signal.name(),
         ledger.done.len(),
         ledger.cancelled.len(),
         not_started.len()
-    );
-    println!("cancelled: {}", ranges(&ledger.cancelled));
-    println!("not started: {}", ranges(&not_started));
+    ));
+    output.report(format_args!("cancelled: {}", ranges(&ledger.cancelled)));
+    output.report(format_args!("not started: {}", ranges(&not_started)));
+    output.report(format_args!("elapsed time: {elapsed:.2} seconds"));
     ExitCode::from(signal.exit_status())
+}
+
+/// The end of a run that its own output stopped. A closed pipe is how a reader says it has
+/// read enough (`| head`): quiet, with the status a shell reports for SIGPIPE. Anything else
+/// (a full disk) is one line on stderr and status 1.
+fn output_failed(error: &std::io::Error) -> ExitCode {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        return ExitCode::from(141);
+    }
+    let _ = writeln!(std::io::stderr(), "error: cannot write the output: {error}");
+    ExitCode::FAILURE
 }
 
 /// `0-3,7,9-12`: a set of job numbers, short.
@@ -261,80 +379,85 @@ fn ranges(numbers: &BTreeSet<u32>) -> String {
 }
 // ANCHOR_END: report
 
-/// Prints how long it lived when it is dropped, like the article's `timer()` context manager.
-struct Timer(Instant);
+/// Runs 40 jobs of 1 s on 4 consumers, and stops gracefully on Ctrl-C (SIGINT) or SIGTERM: it
+/// takes no new job, gives the jobs in flight a grace period, cancels those still running after
+/// it, and reports what was and was not done. A second signal exits at once.
+///
+/// Exit status: 0 when every job is done; after a signal, 128 plus its number, 130 for SIGINT
+/// and 143 for SIGTERM, whether the stop was graceful or not; 141 when its output is a closed
+/// pipe; 1 when it cannot write its output or listen for signals; 2 for a bad command line.
+#[derive(clap::Parser)]
+#[command(name = "ch07_shutdown", version)]
+struct Options {
+    /// How long the jobs in flight may take to finish after a signal, in seconds, from 0 to 60.
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(Duration::from_secs(3)),
+          value_parser = |value: &str| seconds_between(value, 0.0, 60.0).map(Seconds))]
+    grace: Seconds,
+}
 
-impl Timer {
-    fn start() -> Timer {
-        Timer(Instant::now())
+/// A `Duration` that clap can show as a default: `[default: 3]`.
+#[derive(Clone, Copy)]
+struct Seconds(Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
     }
 }
 
-impl Drop for Timer {
-    fn drop(&mut self) {
-        println!(
-            "elapsed time: {:.2} seconds",
-            self.0.elapsed().as_secs_f64()
-        );
+/// A number of seconds from `min` to `max`, for clap: `--grace 2.5`. Written so that NaN and
+/// infinities are refused too.
+fn seconds_between(value: &str, min: f64, max: f64) -> Result<Duration, String> {
+    let seconds: f64 = value
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, got {value:?}"))?;
+    if !(min..=max).contains(&seconds) {
+        return Err(format!("expected {min} to {max} seconds, got {value}"));
     }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
-const USAGE: &str = "\
-Usage: ch07_shutdown [--grace SECONDS]
-
-Runs 40 jobs of 1 s on 4 consumers. On Ctrl-C (SIGINT) or SIGTERM, it takes no new job, gives
-the jobs in flight a grace period, cancels those still running after it, and reports what was
-and was not done. A second signal exits at once.
-
-Options:
-  --grace SECONDS  how long the jobs in flight may take to finish after a signal,
-                   from 0 to 60 (default: 3)
-  -h, --help       print this help
-
-Exit status: 0 when every job is done; after a signal, 128 plus its number: 130 for SIGINT,
-143 for SIGTERM, whether the stop was graceful or not; 2 for a bad command line.
-";
-
-/// Reads the command line: `Ok(None)` asks for the help, `Err` carries the message for a bad one.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Duration>, String> {
-    let mut grace = Duration::from_secs(3);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--grace" => {
-                let value = args.next().ok_or("--grace needs a value in seconds")?;
-                let seconds: f64 = value
-                    .parse()
-                    .map_err(|_| format!("--grace: expected a number of seconds, got {value:?}"))?;
-                // Written so that NaN fails too.
-                if !(0.0..=60.0).contains(&seconds) {
-                    return Err(format!("--grace: expected 0 to 60 seconds, got {value}"));
-                }
-                grace = Duration::from_secs_f64(seconds);
-            }
-            other => return Err(format!("unexpected argument {other:?}")),
+/// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
+/// operating system takes away what it cannot run without: `println!` panics when its output
+/// is gone (a full disk), and tokio when the OS refuses it a thread. Such a panic's message
+/// ends with the OS's error, `(os error N)`. A closed pipe (EPIPE, 32 on Linux, macOS and the
+/// BSDs: the reader went away, as `| head` does) ends it quietly, with the status 141 a shell
+/// reports for SIGPIPE. Any other panic is a bug, and is reported as usual.
+fn exit_cleanly_when_the_environment_fails() {
+    use std::io::Write;
+    let report_a_bug = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        if !message.ends_with(')') || !message.contains("(os error ") {
+            return report_a_bug(info);
         }
-    }
-    Ok(Some(grace))
+        if message.ends_with("(os error 32)") {
+            std::process::exit(141);
+        }
+        let message = message
+            .replace("failed printing to stdout", "cannot write the output")
+            .replace(
+                "OS can't spawn worker thread",
+                "tokio cannot start a thread",
+            );
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        // At once, from whichever thread: no destructor may print into the broken output.
+        std::process::exit(1);
+    }));
 }
 
 fn main() -> ExitCode {
-    let grace = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(grace)) => grace,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // A bad command line ends here, with clap's one-line error and exit status 2.
+    let options = <Options as clap::Parser>::parse();
+    exit_cleanly_when_the_environment_fails();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(run(grace)),
+        Ok(runtime) => runtime.block_on(run(options.grace.0)),
         Err(error) => {
             eprintln!("error: cannot start the tokio runtime: {error}");
             ExitCode::FAILURE

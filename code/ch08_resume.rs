@@ -6,13 +6,13 @@
 //! last run stopped, re-running only the jobs that were in flight.
 //! Run it with `cargo run --bin ch08_resume -- --db jobs.db`; `--help` lists the options.
 
-use std::io::Write;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -21,73 +21,152 @@ const JOB_TIME: Duration = Duration::from_millis(100);
 /// Written into the database, so that a file made by something else is never mistaken for ours.
 const SCHEMA_VERSION: i64 = 8;
 
+// ANCHOR: lock
+/// Makes this run the only one on the database file, for as long as the returned file is open.
+///
+/// The lock is the operating system's (`flock` on Unix), taken in one step before SQLite reads
+/// anything: of two runs started together, exactly one gets it. The kernel releases it when the
+/// process ends, however it ends, so a crashed run leaves no stale lock behind.
+fn lock_for_this_run(path: &Path) -> Result<File, Failure> {
+    // Creates the file if it is missing: an empty file is a new database to SQLite.
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|error| Failure::Unusable(format!("{}: cannot open: {error}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Failure::Failed(format!(
+            "{}: another run is using this database; try again when it ends",
+            path.display()
+        ))),
+        Err(TryLockError::Error(error)) => Err(Failure::Failed(format!(
+            "{}: cannot lock: {error}",
+            path.display()
+        ))),
+    }
+}
+// ANCHOR_END: lock
+
 // ANCHOR: schema
-/// Opens the database, creating the schema in a new one, and refuses anything else.
-fn open(path: &Path) -> Result<Connection, String> {
-    let error = |what: &str, error: rusqlite::Error| format!("{}: {what}: {error}", path.display());
-    let db = Connection::open(path).map_err(|e| error("cannot open", e))?;
-    // rusqlite waits up to 5 s for a locked database by default; a database locked by another
-    // run should be refused at once instead (see `locking_mode` below).
-    db.busy_timeout(Duration::ZERO)
-        .map_err(|e| error("cannot configure", e))?;
+/// What a file holds, once `inspect` has accepted it.
+#[derive(PartialEq)]
+enum Contents {
+    /// An empty file, or an SQLite database with nothing in it: free to use.
+    Nothing,
+    /// One of this chapter's databases, sound.
+    Jobs,
+}
+
+/// Opens the file read-only, and refuses anything that is not empty or one of this chapter's
+/// databases in good order. Read-only: whatever the file turns out to be, it is left as it was.
+fn inspect(path: &Path) -> Result<(Connection, Contents), Failure> {
+    let unusable = |what: String| Failure::Unusable(format!("{}: {what}", path.display()));
+    let refuse = |error: rusqlite::Error| match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => unusable("not an SQLite database".into()),
+        Some(ErrorCode::DatabaseCorrupt) => {
+            unusable(format!("damaged ({error}); refusing to use it"))
+        }
+        _ => Failure::Failed(format!("{}: cannot read: {error}", path.display())),
+    };
+    let db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|error| unusable(format!("cannot open: {error}")))?;
     // Reading the schema version reads the file's header: a file that is not a database
-    // fails here, before anything is written to it.
+    // fails here.
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy) => error("in use by another run", e),
-            _ => error("not an SQLite database", e),
-        })?;
+        .map_err(refuse)?;
     let tables: i64 = db
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-        .map_err(|e| error("cannot read", e))?;
-    if version != SCHEMA_VERSION && !(version == 0 && tables == 0) {
-        return Err(format!(
-            "{}: an SQLite database, but not one of this chapter's; refusing to touch it",
-            path.display()
-        ));
+        .map_err(refuse)?;
+    let contents = match (version, tables) {
+        (SCHEMA_VERSION, _) => Contents::Jobs,
+        (0, 0) => Contents::Nothing,
+        _ => {
+            return Err(unusable(
+                "an SQLite database, but not one of this chapter's; refusing to touch it".into(),
+            ));
+        }
+    };
+    // A damaged page can make rows vanish or reappear without any error: check every page
+    // first (a fraction of a second at 100,000 jobs). `(1)`: stop at the first problem.
+    let verdict: String = db
+        .query_row("PRAGMA integrity_check(1)", [], |row| row.get(0))
+        .map_err(refuse)?;
+    if verdict != "ok" {
+        let problem = verdict.lines().last().unwrap_or_default().to_owned();
+        return Err(unusable(format!("damaged ({problem}); refusing to use it")));
     }
-    // Write-ahead logging: a commit is one append to the log. `synchronous = NORMAL` keeps
-    // every commit through a crash of the process (what this chapter is about); surviving a
-    // power cut as well needs `FULL`. `locking_mode = EXCLUSIVE` keeps the database locked
-    // while this run has it open: `recover` assumes that no other run is working on it.
+    Ok((db, contents))
+}
+
+/// Opens the database for this run, read-write, once `inspect` has accepted the file, and
+/// creates the schema in an empty one.
+fn open(path: &Path) -> Result<Connection, Failure> {
+    // The read-only connection closes here; the run opens its own.
+    let (_, contents) = inspect(path)?;
+    // rusqlite waits up to 5 s for SQLite's own locks. With this run's lock held, only a
+    // reader (`--status`) takes them, and only for a moment.
+    let db = Connection::open(path)
+        .map_err(|error| Failure::Failed(format!("{}: cannot open: {error}", path.display())))?;
+    set_up(db, contents)
+        .map_err(|error| Failure::Failed(format!("{}: cannot set up: {error}", path.display())))
+}
+
+fn set_up(db: Connection, contents: Contents) -> rusqlite::Result<Connection> {
+    // Write-ahead logging: a commit is one append to the log, and a reader (`--status`)
+    // never waits for the run, nor the run for it. `synchronous = NORMAL` keeps every commit
+    // through a crash of the process (what this chapter is about); surviving a power cut as
+    // well needs `FULL`.
     db.execute_batch(
-        "PRAGMA locking_mode = EXCLUSIVE;
-         PRAGMA journal_mode = WAL;
+        "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;",
-    )
-    .map_err(|e| error("cannot lock it for this run (is another run using it?)", e))?;
-    if version == SCHEMA_VERSION {
+    )?;
+    if contents == Contents::Jobs {
         return Ok(db);
     }
     db.execute_batch(&format!(
         "BEGIN;
-         CREATE TABLE IF NOT EXISTS jobs (
+         CREATE TABLE jobs (
              number   INTEGER PRIMARY KEY,
              state    TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done')),
              attempts INTEGER NOT NULL DEFAULT 0
          );
-         CREATE TABLE IF NOT EXISTS results (
+         CREATE TABLE results (
              number INTEGER PRIMARY KEY REFERENCES jobs (number),
              value  INTEGER NOT NULL
          );
          PRAGMA user_version = {SCHEMA_VERSION};
          COMMIT;"
-    ))
-    .map_err(|e| error("cannot set up", e))?;
+    ))?;
     Ok(db)
 }
 // ANCHOR_END: schema
 
 // ANCHOR: queue
 /// The queue, in the database. Every method is one short transaction.
-struct Queue(Mutex<Connection>);
+struct Queue {
+    db: Mutex<Connection>,
+    /// This run's lock on the file, if it has one. Declared after `db`, so dropped after
+    /// it: closing any descriptor of a file drops every POSIX lock the process holds on it,
+    /// SQLite's own included, so this one must stay open until SQLite has closed the database.
+    _lock: Option<File>,
+}
 
 impl Queue {
+    fn new(db: Connection, lock: Option<File>) -> Queue {
+        Queue {
+            db: Mutex::new(db),
+            _lock: lock,
+        }
+    }
+
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while the lock was held would have rolled its transaction back: the
+        // A panic while the mutex was held would have rolled its transaction back: the
         // connection is still usable.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.db.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Adds jobs `0..count`, unless they are there already: running twice adds nothing.
@@ -151,6 +230,17 @@ impl Queue {
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
     }
+
+    /// Every recorded result, `(number, value, attempts)`, in the order of the jobs.
+    fn results(&self) -> rusqlite::Result<Vec<(u32, i64, i64)>> {
+        let db = self.db();
+        let mut query = db.prepare(
+            "SELECT number, value, attempts FROM results JOIN jobs USING (number)
+             ORDER BY number",
+        )?;
+        let rows = query.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        rows.collect()
+    }
 }
 // ANCHOR_END: queue
 
@@ -179,12 +269,10 @@ async fn consumer(queue: Arc<Queue>) -> Result<u32, String> {
     while let Some(number) = blocking(&queue, Queue::claim).await? {
         let value = work(number).await;
         blocking(&queue, move |queue| queue.complete(number, value)).await?;
-        // `writeln!`, not `println!`: with the output piped into `head`, say, `println!` would
-        // panic once the pipe closes. The progress is in the database; the line is a courtesy.
-        let _ = writeln!(
-            std::io::stdout(),
-            "processed task with task_number={number} result={value}"
-        );
+        // With the output gone (`| head` closed the pipe), `println!` fails, and the hook at
+        // the bottom of the file ends the program at once: a crash like any other, from
+        // which the next run resumes.
+        println!("processed task with task_number={number} result={value}");
         completed += 1;
     }
     Ok(completed)
@@ -192,15 +280,12 @@ async fn consumer(queue: Arc<Queue>) -> Result<u32, String> {
 // ANCHOR_END: consumer
 
 // ANCHOR: run
-async fn run(db: Connection, jobs: u32) -> Result<(), String> {
-    let queue = Arc::new(Queue(Mutex::new(db)));
+async fn run(queue: Queue, jobs: u32) -> Result<(), String> {
+    let queue = Arc::new(queue);
     blocking(&queue, move |queue| queue.fill(jobs)).await?;
     let interrupted = blocking(&queue, Queue::recover).await?;
     let (completed, pending) = blocking(&queue, Queue::status).await?;
-    let _ = writeln!(
-        std::io::stdout(),
-        "resuming: completed={completed} pending={pending} interrupted={interrupted}"
-    );
+    println!("resuming: completed={completed} pending={pending} interrupted={interrupted}");
 
     let _timer = Timer::start();
     let mut consumers = JoinSet::new();
@@ -220,7 +305,7 @@ async fn run(db: Connection, jobs: u32) -> Result<(), String> {
         return Err(error);
     }
     let (completed, pending) = blocking(&queue, Queue::status).await?;
-    let _ = writeln!(std::io::stdout(), "completed={completed} pending={pending}");
+    println!("completed={completed} pending={pending}");
     Ok(())
 }
 // ANCHOR_END: run
@@ -236,109 +321,176 @@ impl Timer {
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        let seconds = self.0.elapsed().as_secs_f64();
-        let _ = writeln!(std::io::stdout(), "elapsed time: {seconds:.2} seconds");
+        println!(
+            "elapsed time: {:.2} seconds",
+            self.0.elapsed().as_secs_f64()
+        );
     }
 }
 
-const USAGE: &str = "\
-Usage: ch08_resume [--db PATH] [--jobs N] [--status]
-
-Runs N jobs of 0.1 s on 4 consumers, keeping the queue in an SQLite database. Killed at any
-point and run again with the same database, it resumes: jobs done stay done, and only the
-jobs that were in flight run again.
-
-Options:
-  --db PATH   the database file, created if missing (default: ch08_resume.db);
-              :memory: keeps it in memory, to try the program without a file
-  --jobs N    how many jobs the queue holds, from 1 to 100000 (default: 100); jobs already
-              in the database are kept
-  --status    print `completed=N pending=M` and exit, changing nothing
-  -h, --help  print this help
-
-Exit status: 0 when every job is done; 1 for a database error during the run; 2 for a bad
-command line or a database file that cannot be used (not SQLite, or not this chapter's).
-";
-
-struct Options {
-    db: PathBuf,
-    jobs: u32,
-    status: bool,
+/// Why the program stopped before the end, and so its exit status.
+enum Failure {
+    /// The file is not what was asked for: not SQLite, another program's database, damaged,
+    /// missing. Status 2, as for a bad command line: running it again will not help.
+    Unusable(String),
+    /// Another run holds the database (status 1, as `flock -n` exits: try again later), or
+    /// the database failed during the run.
+    Failed(String),
 }
 
-/// Reads the command line: `Ok(None)` asks for the help, `Err` carries the message for a bad one.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        db: PathBuf::from("ch08_resume.db"),
-        jobs: 100,
-        status: false,
+/// A run: lock, open, then work. `:memory:` needs no lock: no other process can see it.
+fn start(path: &Path, jobs: u32) -> Result<(), Failure> {
+    let queue = if path == Path::new(":memory:") {
+        let db = Connection::open_in_memory()
+            .and_then(|db| set_up(db, Contents::Nothing))
+            .map_err(|error| Failure::Failed(format!("{}: {error}", path.display())))?;
+        Queue::new(db, None)
+    } else {
+        // The lock first: until this run holds it, another may be writing.
+        let lock = lock_for_this_run(path)?;
+        Queue::new(open(path)?, Some(lock))
     };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--db" => options.db = args.next().ok_or("--db needs a file path")?.into(),
-            "--jobs" => {
-                let value = args.next().ok_or("--jobs needs a value")?;
-                options.jobs = match value.parse() {
-                    Ok(n @ 1..=100_000) => n,
-                    _ => return Err(format!("--jobs: expected 1 to 100000, got {value:?}")),
-                };
-            }
-            "--status" => options.status = true,
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::Failed(format!("cannot start the tokio runtime: {error}")))?;
+    runtime.block_on(run(queue, jobs)).map_err(Failure::Failed)
+}
+
+/// `--status` and `--results`: read the database, read-only, and print. No lock is needed:
+/// in WAL mode a reader sees the last commit, even while a run is writing.
+fn report(path: &Path, results: bool) -> Result<(), Failure> {
+    let unusable = |what: &str| Failure::Unusable(format!("{}: {what}", path.display()));
+    if path == Path::new(":memory:") {
+        return Err(unusable("a database in memory is gone when its run ends"));
     }
-    Ok(Some(options))
+    if !path.is_file() {
+        return Err(unusable("no such database"));
+    }
+    let (db, contents) = inspect(path)?;
+    if contents == Contents::Nothing {
+        return Err(unusable(
+            "not one of this chapter's databases: it holds no jobs",
+        ));
+    }
+    let queue = Queue::new(db, None);
+    let failed = |error: rusqlite::Error| Failure::Failed(format!("{}: {error}", path.display()));
+    if results {
+        for (number, value, attempts) in queue.results().map_err(failed)? {
+            println!("task_number={number} result={value} attempts={attempts}");
+        }
+    } else {
+        let (completed, pending) = queue.status().map_err(failed)?;
+        println!("completed={completed} pending={pending}");
+    }
+    Ok(())
+}
+
+/// Runs N jobs of 0.1 s on 4 consumers, keeping the queue in an SQLite database.
+///
+/// Killed at any point and run again with the same database, it resumes: jobs done stay done,
+/// and only the jobs that were in flight run again. One run at a time uses a database.
+///
+/// Exit status: 0 when every job is done; 1 when another run is using the database (try again
+/// when it ends) or the database fails during the run; 2 for a bad command line, or a file that
+/// is not one of this chapter's databases in good order (not SQLite, another program's, damaged);
+/// 141 when the output is closed (`| head`): the run stops there, and the next one resumes.
+#[derive(clap::Parser)]
+#[command(name = "ch08_resume", version)]
+struct Options {
+    /// The database file, created if missing. `:memory:` keeps the queue in memory instead,
+    /// to try the program without a file.
+    #[arg(long, value_name = "PATH", default_value = "ch08_resume.db",
+          value_parser = clap::builder::TypedValueParser::try_map(
+              clap::builder::PathBufValueParser::new(), database_path))]
+    db: PathBuf,
+    /// How many jobs the queue holds, from 1 to 100000; jobs already in the database are kept.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    jobs: u32,
+    /// Print `completed=N pending=M` and exit. Opens the database read-only, even while a run
+    /// is using it.
+    #[arg(long, conflicts_with_all = ["jobs", "results"])]
+    status: bool,
+    /// Print every recorded result, `task_number=N result=R attempts=A`, and exit. Opens the
+    /// database read-only, even while a run is using it.
+    #[arg(long, conflicts_with = "jobs")]
+    results: bool,
+}
+
+/// A database path, for clap: `:memory:`, a file, or a file that can be created in a folder
+/// that exists. Checked before anything runs, so that a typo costs nothing.
+fn database_path(path: PathBuf) -> Result<PathBuf, String> {
+    if path == Path::new(":memory:") {
+        return Ok(path);
+    }
+    match std::fs::metadata(&path) {
+        Ok(found) if found.is_dir() => Err("a folder, not a file".into()),
+        Ok(found) if !found.is_file() => Err("not a regular file".into()),
+        Ok(_) => Ok(path),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let folder = match path.parent() {
+                Some(folder) if !folder.as_os_str().is_empty() => folder,
+                _ => Path::new("."),
+            };
+            if folder.is_dir() {
+                Ok(path)
+            } else {
+                Err(format!("its folder, {}, does not exist", folder.display()))
+            }
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
+/// operating system takes away what it cannot run without: `println!` panics when its output
+/// is gone (a full disk), and tokio when the OS refuses it a thread. Such a panic's message
+/// ends with the OS's error, `(os error N)`. A closed pipe (EPIPE, 32 on Linux, macOS and the
+/// BSDs: the reader went away, as `| head` does) ends it quietly, with the status 141 a shell
+/// reports for SIGPIPE. Any other panic is a bug, and is reported as usual.
+fn exit_cleanly_when_the_environment_fails() {
+    use std::io::Write;
+    let report_a_bug = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        if !message.ends_with(')') || !message.contains("(os error ") {
+            return report_a_bug(info);
+        }
+        if message.ends_with("(os error 32)") {
+            std::process::exit(141);
+        }
+        let message = message
+            .replace("failed printing to stdout", "cannot write the output")
+            .replace(
+                "OS can't spawn worker thread",
+                "tokio cannot start a thread",
+            );
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        // At once, from whichever thread: no destructor may print into the broken output.
+        std::process::exit(1);
+    }));
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    // A bad command line ends here, with clap's one-line error and exit status 2.
+    let options = <Options as clap::Parser>::parse();
+    exit_cleanly_when_the_environment_fails();
+    let outcome = if options.status || options.results {
+        report(&options.db, options.results)
+    } else {
+        start(&options.db, options.jobs)
     };
-    if options.status && !options.db.is_file() {
-        eprintln!("error: {}: no such database", options.db.display());
-        return ExitCode::from(2);
-    }
-    let db = match open(&options.db) {
-        Ok(db) => db,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    if options.status {
-        return match Queue(Mutex::new(db)).status() {
-            Ok((completed, pending)) => {
-                println!("completed={completed} pending={pending}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {}: {error}", options.db.display());
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the tokio runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(db, options.jobs)) {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure::Unusable(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }

@@ -17,7 +17,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::level_filters::LevelFilter;
+use tracing::{Instrument, info, warn, warn_span};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -63,7 +64,10 @@ async fn work(number: u32) -> Result<(), Failure> {
 /// One attempt, inside a span that names the job and the attempt: every event logged while
 /// it runs carries both, and its end is logged with its outcome and duration.
 async fn attempt(number: u32, attempt: u32) -> Result<(), Failure> {
-    let span = info_span!("task", task_number = number, attempt);
+    // The span is at `warn`, the level of the most severe event inside it, because `RUST_LOG`
+    // filters spans by level as it does events: an `info` span does not exist at
+    // `RUST_LOG=warn`, and the warnings, the very lines kept, would lose the job's number.
+    let span = warn_span!("task", task_number = number, attempt);
     async move {
         let started = Instant::now();
         let outcome = match tokio::time::timeout(TIMEOUT, work(number)).await {
@@ -238,15 +242,17 @@ impl<'a> MakeWriter<'a> for LogWriter {
 }
 
 /// How the logs are written.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum LogFormat {
+    /// One line per event, for a person.
     Readable,
+    /// One JSON object per line, for a log pipeline.
     Json,
 }
 
-/// Sets up logging and the progress bar. `RUST_LOG` chooses what is logged (`info` when unset);
-/// the bar, and colours, only appear when standard error is a terminal.
-fn observe(format: LogFormat) -> Result<ProgressBar, String> {
+/// Sets up logging, filtered by `filter`, and the progress bar. The bar, and colours, only
+/// appear when standard error is a terminal.
+fn observe(format: LogFormat, filter: EnvFilter) -> Result<ProgressBar, String> {
     let terminal = std::io::stderr().is_terminal();
     let progress = if terminal {
         let bar = ProgressBar::with_draw_target(Some(JOBS.into()), ProgressDrawTarget::stderr());
@@ -255,11 +261,6 @@ fn observe(format: LogFormat) -> Result<ProgressBar, String> {
         bar.with_style(style)
     } else {
         ProgressBar::hidden()
-    };
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
-            .map_err(|error| format!("RUST_LOG={directives:?}: {error}"))?,
-        _ => EnvFilter::new("info"),
     };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -276,13 +277,55 @@ fn observe(format: LogFormat) -> Result<ProgressBar, String> {
     installed.map_err(|error| format!("cannot set up logging: {error}"))?;
     Ok(progress)
 }
+
+/// The target of every span and event in this file: its module's path, `ch09_observability`.
+const TARGET: &str = module_path!();
+
+/// The filter `RUST_LOG` asks for; `info` when it is unset or empty. A mistake in it is refused
+/// rather than costing a run without the logs that were wanted: what `EnvFilter` cannot parse,
+/// and a bare word that is neither a level nor this program's target. `EnvFilter` reads
+/// `RUST_LOG=warning` as "everything logged under the target `warning`", which is nothing here.
+fn log_filter() -> Result<EnvFilter, String> {
+    let value = std::env::var_os("RUST_LOG").unwrap_or_default();
+    let value = value
+        .to_str()
+        .ok_or_else(|| format!("RUST_LOG={value:?} is not UTF-8"))?;
+    // Trimmed, because `EnvFilter` would read the space in `info, warn` as part of a target.
+    let directives: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect();
+    let builder = EnvFilter::builder().with_default_directive(LevelFilter::INFO.into());
+    for directive in &directives {
+        // One at a time, to name the bad one. `parse` refuses what the lossy
+        // `EnvFilter::from_env` would skip, with a note on standard error, and then ignore.
+        if let Err(error) = builder.parse(directive) {
+            return Err(format!(
+                "RUST_LOG={value:?}: {directive:?} does not parse: {error}"
+            ));
+        }
+        let bare_word = !directive.contains(['=', '[']);
+        if bare_word && directive.parse::<LevelFilter>().is_err() && *directive != TARGET {
+            return Err(format!(
+                "RUST_LOG={value:?}: {directive:?} is neither a level \
+                 (trace, debug, info, warn, error, off) nor this program's target ({TARGET})"
+            ));
+        }
+    }
+    builder
+        .parse(directives.join(","))
+        .map_err(|error| format!("RUST_LOG={value:?}: {error}"))
+}
 // ANCHOR_END: logging
 
 /// Which clock tokio's timers follow: the real one, or tokio's paused clock, on which a sleep
 /// completes at once and the time it would have taken is added to a virtual clock.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Clock {
+    /// Wait for real.
     Real,
+    /// Run on tokio's paused clock: at once, with virtual time.
     Paused,
 }
 
@@ -317,79 +360,76 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-const USAGE: &str = "\
-Usage: ch09_observability [--log-format readable|json] [--clock real|paused]
+/// Runs 200 jobs on 20 consumers, some slow and some failing, logging each attempt to standard
+/// error and printing a report (throughput, latency percentiles, failures by kind) at the end.
+#[derive(clap::Parser)]
+#[command(name = "ch09_observability", version, after_help = RUST_LOG_HELP)]
+struct Options {
+    /// How the logs are written.
+    #[arg(long, value_enum, default_value_t = LogFormat::Readable)]
+    log_format: LogFormat,
+    /// Which clock the sleeps follow.
+    #[arg(long, value_enum, default_value_t = default_clock())]
+    clock: Clock,
+}
 
-Runs 200 jobs on 20 consumers, some slow and some failing, logging each attempt to standard
-error and printing a report (throughput, latency percentiles, failures by kind) at the end.
+const RUST_LOG_HELP: &str = "\
 RUST_LOG filters the logs, as in RUST_LOG=warn or RUST_LOG=ch09_observability=debug (default:
-info). A progress bar shows while standard error is a terminal.
+info). One that does not parse, or a bare word that is neither a level nor ch09_observability,
+is refused. A progress bar shows while standard error is a terminal.";
 
-Options:
-  --log-format readable|json  readable: one line per event (the default);
-                              json: one JSON object per line, for a log pipeline
-  --clock real|paused         real: wait for real (the default);
-                              paused: run on tokio's paused clock (instant, virtual time)
-  -h, --help                  print this help
-";
-
-/// Reads the command line: `Ok(None)` asks for the help, `Err` carries the message for a bad one.
-fn parse_args(
-    mut args: impl Iterator<Item = String>,
-) -> Result<Option<(LogFormat, Clock)>, String> {
-    let mut format = LogFormat::Readable;
-    let mut clock = default_clock();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--log-format" => {
-                format = match args.next().as_deref() {
-                    Some("readable") => LogFormat::Readable,
-                    Some("json") => LogFormat::Json,
-                    Some(other) => {
-                        return Err(format!(
-                            "--log-format: expected readable or json, got {other:?}"
-                        ));
-                    }
-                    None => return Err("--log-format needs a value: readable or json".into()),
-                }
-            }
-            "--clock" => {
-                clock = match args.next().as_deref() {
-                    Some("real") => Clock::Real,
-                    Some("paused") => Clock::Paused,
-                    Some(other) => {
-                        return Err(format!("--clock: expected real or paused, got {other:?}"));
-                    }
-                    None => return Err("--clock needs a value: real or paused".into()),
-                }
-            }
-            other => return Err(format!("unexpected argument {other:?}")),
+/// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
+/// operating system takes away what it cannot run without: `println!` panics when its output
+/// is gone (a full disk), and tokio when the OS refuses it a thread. Such a panic's message
+/// ends with the OS's error, `(os error N)`. A closed pipe (EPIPE, 32 on Linux, macOS and the
+/// BSDs: the reader went away, as `| head` does) ends it quietly, with the status 141 a shell
+/// reports for SIGPIPE. Any other panic is a bug, and is reported as usual.
+fn exit_cleanly_when_the_environment_fails() {
+    use std::io::Write;
+    let report_a_bug = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        if !message.ends_with(')') || !message.contains("(os error ") {
+            return report_a_bug(info);
         }
-    }
-    Ok(Some((format, clock)))
+        if message.ends_with("(os error 32)") {
+            std::process::exit(141);
+        }
+        let message = message
+            .replace("failed printing to stdout", "cannot write the output")
+            .replace(
+                "OS can't spawn worker thread",
+                "tokio cannot start a thread",
+            );
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        // At once, from whichever thread: no destructor may print into the broken output.
+        std::process::exit(1);
+    }));
 }
 
 fn main() -> ExitCode {
-    let (format, clock) = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let progress = match observe(format) {
-        Ok(progress) => progress,
+    // A bad command line ends here, with clap's one-line error and exit status 2.
+    let options = <Options as clap::Parser>::parse();
+    exit_cleanly_when_the_environment_fails();
+    // A bad RUST_LOG is bad input too: refused before any work starts.
+    let filter = match log_filter() {
+        Ok(filter) => filter,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
-    match runtime(clock) {
+    let progress = match observe(options.log_format, filter) {
+        Ok(progress) => progress,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime(options.clock) {
         Ok(runtime) => {
             runtime.block_on(run(progress));
             ExitCode::SUCCESS

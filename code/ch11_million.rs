@@ -9,7 +9,8 @@
 
 use std::fmt::Write as _;
 use std::future::Future;
-use std::process::{Command, ExitCode};
+use std::io::Read as _;
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ const BATCH: usize = 32;
 
 // ANCHOR: work
 /// What a job does.
-#[derive(Clone, Copy, PartialEq, Debug)]
+#[derive(Clone, Copy, PartialEq, Debug, clap::ValueEnum)]
 enum Work {
     /// Nothing: the cost measured is the pattern's own.
     Zero,
@@ -211,25 +212,30 @@ where
 }
 // ANCHOR_END: patterns
 
-const PATTERNS: [&str; 5] = [
-    "join_all",
-    "spawn",
-    "queue",
-    "buffer_unordered",
-    "joinset_semaphore",
-];
+/// The patterns, by the names that `--pattern` takes and that the lines print.
+#[derive(Clone, Copy, PartialEq, Debug, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum Pattern {
+    JoinAll,
+    Spawn,
+    Queue,
+    BufferUnordered,
+    JoinsetSemaphore,
+}
 
-async fn run_pattern(pattern: &str, items: u64, work: Work) -> Tally {
+async fn run_pattern(pattern: Pattern, items: u64, work: Work) -> Tally {
     match (pattern, work) {
-        ("join_all", Work::Zero) => all_joined(items, nothing).await,
-        ("join_all", Work::Sleep1ms) => all_joined(items, sleep_1ms).await,
-        ("spawn", Work::Zero) => all_spawned(items, nothing).await,
-        ("spawn", Work::Sleep1ms) => all_spawned(items, sleep_1ms).await,
-        ("queue", work) => queue(items, work).await,
-        ("buffer_unordered", Work::Zero) => buffered(items, nothing).await,
-        ("buffer_unordered", Work::Sleep1ms) => buffered(items, sleep_1ms).await,
-        (_, Work::Zero) => join_set_with_semaphore(items, nothing).await,
-        (_, Work::Sleep1ms) => join_set_with_semaphore(items, sleep_1ms).await,
+        (Pattern::JoinAll, Work::Zero) => all_joined(items, nothing).await,
+        (Pattern::JoinAll, Work::Sleep1ms) => all_joined(items, sleep_1ms).await,
+        (Pattern::Spawn, Work::Zero) => all_spawned(items, nothing).await,
+        (Pattern::Spawn, Work::Sleep1ms) => all_spawned(items, sleep_1ms).await,
+        (Pattern::Queue, work) => queue(items, work).await,
+        (Pattern::BufferUnordered, Work::Zero) => buffered(items, nothing).await,
+        (Pattern::BufferUnordered, Work::Sleep1ms) => buffered(items, sleep_1ms).await,
+        (Pattern::JoinsetSemaphore, Work::Zero) => join_set_with_semaphore(items, nothing).await,
+        (Pattern::JoinsetSemaphore, Work::Sleep1ms) => {
+            join_set_with_semaphore(items, sleep_1ms).await
+        }
     }
 }
 
@@ -244,7 +250,7 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// Runs one pattern once, in this process, checks that every job ran exactly once, and prints
 /// the figures. `Err` says what went wrong.
-fn measure(pattern: &str, items: u64, work: Work) -> Result<(), String> {
+fn measure(pattern: Pattern, items: u64, work: Work) -> Result<(), String> {
     // One thread, as asyncio has: the comparison is of the two runtimes' overheads, and for
     // this work a second thread only adds the cost of handing tasks between threads.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -260,35 +266,78 @@ fn measure(pattern: &str, items: u64, work: Work) -> Result<(), String> {
         ));
     }
     let rss = peak_rss_mb().map_or("n/a".to_string(), |mb| format!("{mb:.1}"));
-    let work = if work == Work::Zero {
-        "zero"
-    } else {
-        "sleep1ms"
-    };
     println!("pattern={pattern} work={work} items={items} seconds={seconds:.6} peak_rss_mb={rss}");
     Ok(())
 }
 // ANCHOR_END: measure
 
-/// Runs one pattern in a child process of this same program, and returns the line it printed.
-fn measure_in_child(pattern: &str, items: u64, work: &str) -> Result<String, String> {
-    let program = std::env::current_exe().map_err(|error| format!("own path: {error}"))?;
-    let output = Command::new(program)
-        .args([
-            "--pattern",
-            pattern,
-            "--work",
-            work,
-            "--items",
-            &items.to_string(),
-        ])
-        .output()
-        .map_err(|error| format!("cannot run a child: {error}"))?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
+// ANCHOR: kill_on_drop
+/// A child process that is killed, and waited for, if it is dropped before it has ended. The
+/// future that runs a child holds it: when a signal stops this program, that future is
+/// dropped, and the child goes with it instead of running on, unseen, and skewing whatever
+/// is measured next.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // `try_wait` is `Ok(None)` while the child runs; once it has ended, nothing to do.
+        if let Ok(None) = self.0.try_wait() {
+            // Kill can only fail if the child has just ended; `wait` reaps it either way.
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
+}
+// ANCHOR_END: kill_on_drop
+
+/// Runs a child process to its end and returns what it printed. Its stderr is this program's,
+/// so that its own error, if it has one, reaches the reader as it wrote it.
+async fn run_child(mut command: Command, what: &str) -> Result<String, String> {
+    let child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("cannot start {what}: {error}"))?;
+    let mut child = KillOnDrop(child);
+    let Some(mut stdout) = child.0.stdout.take() else {
+        return Err(format!("{what}: no pipe from its stdout")); // piped above: not reached
+    };
+    // std's pipes block: read this one on tokio's blocking threads, so that the task stays
+    // free to be dropped meanwhile. The read ends when the child's stdout closes, as it
+    // does when the child ends.
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
+    let text = reading
+        .await
+        .map_err(|error| format!("reading {what}: {error}"))?
+        .map_err(|error| format!("reading {what}: {error}"))?;
+    // Its stdout has closed, so the child is ending: this wait is short.
+    let status = child
+        .0
+        .wait()
+        .map_err(|error| format!("waiting for {what}: {error}"))?;
+    if !status.success() {
+        return Err(format!("{what} failed ({status})"));
+    }
+    Ok(text)
+}
+
+/// Runs one pattern in a child process of this same program, and returns the line it printed.
+/// The child's command line is the one a reader types to measure one pattern and one work
+/// (they are then measured in that process): there is no hidden mode.
+async fn measure_in_child(pattern: Pattern, items: u64, work: Work) -> Result<String, String> {
+    let program = std::env::current_exe().map_err(|error| format!("own path: {error}"))?;
+    let mut command = Command::new(program);
+    command.args([
+        "--pattern",
+        &pattern.to_string(),
+        "--work",
+        &work.to_string(),
+    ]);
+    command.args(["--items", &items.to_string()]);
+    let stdout = run_child(command, &format!("the child measuring {pattern} {work}")).await?;
     // The child's measurement: its first line (the second is its own elapsed time).
-    let stdout = String::from_utf8_lossy(&output.stdout);
     Ok(stdout.lines().next().unwrap_or_default().to_string())
 }
 
@@ -301,16 +350,12 @@ fn figure(line: &str, key: &str) -> Option<f64> {
 }
 
 /// Runs a Python pattern in its own interpreter, and returns the line it printed.
-fn measure_python(pattern: &str, items: u64, work: &str) -> Result<String, String> {
-    let output = Command::new("python3")
-        .args(["code/ch11_million.py", "--pattern", pattern, "--work", work])
-        .args(["--items", &items.to_string()])
-        .output()
-        .map_err(|error| format!("cannot run python3: {error}"))?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+async fn measure_python(pattern: &str, items: u64, work: Work) -> Result<String, String> {
+    let mut command = Command::new("python3");
+    command.args([TWIN, "--pattern", pattern, "--work", &work.to_string()]);
+    command.args(["--items", &items.to_string()]);
+    let stdout = run_child(command, &format!("python3 {TWIN} --pattern {pattern}")).await?;
+    Ok(stdout.trim().to_string())
 }
 
 /// The machine, for the stamp on the table.
@@ -349,16 +394,17 @@ fn machine() -> String {
 }
 
 /// Runs everything, both languages, and writes the chapter's table and plot.
-fn compare(items: u64) -> Result<(), String> {
+async fn compare(items: u64) -> Result<(), String> {
+    use clap::ValueEnum as _;
     let mut rows = Vec::new();
-    for work in ["zero", "sleep1ms"] {
-        for pattern in PATTERNS {
-            let line = measure_in_child(pattern, items, work)?;
+    for &work in Work::value_variants() {
+        for &pattern in Pattern::value_variants() {
+            let line = measure_in_child(pattern, items, work).await?;
             eprintln!("rust   {line}");
             rows.push(("Rust", line));
         }
         for pattern in ["gather", "queue"] {
-            let line = measure_python(pattern, items, work)?;
+            let line = measure_python(pattern, items, work).await?;
             eprintln!("python {line}");
             rows.push(("Python", line));
         }
@@ -426,27 +472,25 @@ fn compare(items: u64) -> Result<(), String> {
         sleep_excess * 100.0,
         verdict(sleep_excess <= 0.10),
     );
-    std::fs::write("chapters/ch11_million.table.md", &table)
-        .map_err(|error| format!("cannot write chapters/ch11_million.table.md: {error}"))?;
-    eprintln!("wrote chapters/ch11_million.table.md");
+    std::fs::write(TABLE, &table).map_err(|error| format!("cannot write {TABLE}: {error}"))?;
+    eprintln!("wrote {TABLE}");
 
     // The cost model: time and memory against N, for each pattern, with no work.
     let mut sweep = Vec::new();
     for n in [10_000, 100_000, 1_000_000] {
-        for pattern in PATTERNS {
-            let line = measure_in_child(pattern, n, "zero")?;
+        for &pattern in Pattern::value_variants() {
+            let line = measure_in_child(pattern, n, Work::Zero).await?;
             eprintln!("rust   {line}");
-            sweep.push(("Rust", pattern, n, line));
+            sweep.push(("Rust", pattern.to_string(), n, line));
         }
         for pattern in ["gather", "queue"] {
-            let line = measure_python(pattern, n, "zero")?;
+            let line = measure_python(pattern, n, Work::Zero).await?;
             eprintln!("python {line}");
-            sweep.push(("Python", pattern, n, line));
+            sweep.push(("Python", pattern.to_string(), n, line));
         }
     }
-    std::fs::write("chapters/ch11_million.svg", plot(&sweep))
-        .map_err(|error| format!("cannot write chapters/ch11_million.svg: {error}"))?;
-    eprintln!("wrote chapters/ch11_million.svg");
+    std::fs::write(PLOT, plot(&sweep)).map_err(|error| format!("cannot write {PLOT}: {error}"))?;
+    eprintln!("wrote {PLOT}");
     Ok(())
 }
 // ANCHOR_END: compare
@@ -455,7 +499,7 @@ fn compare(items: u64) -> Result<(), String> {
 type Point = (f64, f64, f64);
 
 /// Two log-log panels: seconds against N, and peak memory against N, a line per pattern.
-fn plot(sweep: &[(&str, &str, u64, String)]) -> String {
+fn plot(sweep: &[(&str, String, u64, String)]) -> String {
     const PANEL: f64 = 360.0;
     const HEIGHT: f64 = 300.0;
     const MARGIN: f64 = 55.0;
@@ -587,115 +631,217 @@ fn plot(sweep: &[(&str, &str, u64, String)]) -> String {
     svg
 }
 
-const USAGE: &str = "\
-Usage: ch11_million [--items N] [--pattern NAME|all] [--work zero|sleep1ms|all] [--compare]
+// ANCHOR: signals
+/// Waits for SIGTERM or SIGINT (Ctrl-C), and returns its name and its number. Listening
+/// starts when this is called, not when the future is first awaited: from then on, neither
+/// signal ends the program on its own, and the program stops its child before it exits.
+fn stop_signal() -> std::io::Result<impl Future<Output = (&'static str, i32)>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => ("SIGTERM", SignalKind::terminate().as_raw_value()),
+            _ = interrupt.recv() => ("SIGINT", SignalKind::interrupt().as_raw_value()),
+        }
+    })
+}
+// ANCHOR_END: signals
 
-Pushes N jobs through each pattern and prints, for each, one line:
-  pattern=NAME work=zero|sleep1ms items=N seconds=S peak_rss_mb=M
-With `all`, each pattern and work runs in a process of its own, so that its peak memory is
-its own. Build with --release: a debug build measures the compiler's debug code.
+/// Measures each pattern and work in a child process of its own, one after another.
+async fn in_children(patterns: &[Pattern], works: &[Work], items: u64) -> Result<(), String> {
+    for &work in works {
+        for &pattern in patterns {
+            println!("{}", measure_in_child(pattern, items, work).await?);
+        }
+    }
+    Ok(())
+}
 
-Options:
-  --items N        jobs per pattern, from 1 to 10000000 (default: 1000000)
-  --pattern NAME   join_all, spawn, queue, buffer_unordered, joinset_semaphore, or all
-                   (the default)
-  --work KIND      zero (a job that returns at once), sleep1ms, or all (the default)
-  --compare        also run code/ch11_million.py (python3 must be on the PATH), sweep N over
-                   10000, 100000 and 1000000, and write chapters/ch11_million.table.md and
-                   chapters/ch11_million.svg; run it from the project's root
-  -h, --help       print this help
-";
+/// The Python twin, the chapter's table and its plot, from the project's root.
+const TWIN: &str = "code/ch11_million.py";
+const TABLE: &str = "chapters/ch11_million.table.md";
+const PLOT: &str = "chapters/ch11_million.svg";
 
+/// What `--compare` needs, checked before its minutes of work: a folder it can write the table
+/// and the plot in, the Python twin, and a python3 (3.9 or later) that runs it. `Err` says
+/// what is missing, in one line.
+fn compare_can_finish() -> Result<(), String> {
+    let from_root = "run it from the project's root";
+    // Whether a file can be created in the folder: only trying tells for sure (permissions,
+    // a read-only file system, a folder that is not there).
+    let probe = format!("chapters/.ch11_million.{}.probe", std::process::id());
+    std::fs::File::create_new(&probe)
+        .map_err(|error| format!("cannot write in chapters/ ({error}); {from_root}"))?;
+    let _ = std::fs::remove_file(&probe);
+    // The files, where they exist already: opened to append, which changes nothing.
+    for file in [TABLE, PLOT] {
+        match std::fs::OpenOptions::new().append(true).open(file) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("cannot write {file}: {error}"));
+            }
+            _ => {}
+        }
+    }
+    if !std::path::Path::new(TWIN).is_file() {
+        return Err(format!("no {TWIN}; {from_root}"));
+    }
+    let needs = "it needs python3, 3.9 or later, on the PATH";
+    let version = Command::new("python3")
+        .arg("--version")
+        .output()
+        .map_err(|error| format!("cannot run python3 ({error}): {needs}"))?;
+    // "Python 3.11.7"; Python 2 printed it on stderr.
+    let said = [version.stdout, version.stderr].concat();
+    let said = String::from_utf8_lossy(&said);
+    // Its first line: what follows, if any, is not a version.
+    let said = said.lines().next().unwrap_or_default().trim();
+    let numbers: Vec<u32> = said
+        .strip_prefix("Python ")
+        .map(|numbers| numbers.split('.').map_while(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    if !version.status.success() || numbers.len() < 2 || (numbers[0], numbers[1]) < (3, 9) {
+        return Err(format!("python3 --version says {said:?}: {needs}"));
+    }
+    // One job, to see that the twin runs under this python3 and prints its line.
+    let trial = Command::new("python3")
+        .args([TWIN, "--pattern", "queue", "--work", "zero", "--items", "1"])
+        .output()
+        .map_err(|error| format!("cannot run python3 {TWIN}: {error}"))?;
+    if !trial.status.success() || !trial.stdout.starts_with(b"pattern=queue ") {
+        let stderr = String::from_utf8_lossy(&trial.stderr);
+        let last = stderr.lines().last().unwrap_or_default();
+        return Err(format!(
+            "python3 {TWIN} does not run ({}): {last}",
+            trial.status
+        ));
+    }
+    Ok(())
+}
+
+/// What `--pattern` or `--work` chose: one value, or every one of them with `all`.
+#[derive(Clone)]
+struct OneOrAll<T>(Vec<T>);
+
+/// For clap: a value of `T`, by its name, or `all`.
+fn one_or_all<T: clap::ValueEnum + Clone>(value: &str) -> Result<OneOrAll<T>, String> {
+    if value == "all" {
+        return Ok(OneOrAll(T::value_variants().to_vec()));
+    }
+    T::from_str(value, false)
+        .map(|one| OneOrAll(vec![one]))
+        .map_err(|_| {
+            let names: Vec<String> = T::value_variants()
+                .iter()
+                .filter_map(T::to_possible_value)
+                .map(|name| name.get_name().to_string())
+                .collect();
+            format!("expected {} or all", names.join(", "))
+        })
+}
+
+/// The name clap knows a value by, `join_all` or `sleep1ms`: what the lines print.
+fn name_of(value: &impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        // Only a variant marked `#[value(skip)]` has none, and none is.
+        .map_or_else(String::new, |name| name.get_name().to_string())
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str(&name_of(self))
+    }
+}
+
+impl std::fmt::Display for Work {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str(&name_of(self))
+    }
+}
+
+/// Pushes N jobs through each pattern the book teaches, and measures its time and memory.
+///
+/// Prints, for each pattern and work, one line:
+/// pattern=NAME work=zero|sleep1ms items=N seconds=S peak_rss_mb=M. One pattern and one work
+/// are measured in this process; otherwise each pattern and work runs in a child process of its
+/// own, so that its peak memory is its own, and SIGTERM or Ctrl-C stops that child too. Build
+/// with --release: a debug build measures the compiler's debug code.
+#[derive(clap::Parser)]
+#[command(name = "ch11_million", version)]
 struct Options {
+    /// Jobs per pattern, from 1 to 10000000.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     items: u64,
-    pattern: Option<String>,
-    work: Option<Work>,
+    /// join_all, spawn, queue, buffer_unordered, joinset_semaphore, or all.
+    #[arg(long, value_name = "NAME", default_value = "all",
+          value_parser = one_or_all::<Pattern>)]
+    pattern: OneOrAll<Pattern>,
+    /// zero (a job that returns at once), sleep1ms, or all.
+    #[arg(long, value_name = "KIND", default_value = "all", value_parser = one_or_all::<Work>)]
+    work: OneOrAll<Work>,
+    /// Every pattern and work, then the same in code/ch11_million.py (python3 3.9 or later
+    /// must be on the PATH), then N swept over 10000, 100000 and 1000000; writes
+    /// chapters/ch11_million.table.md and chapters/ch11_million.svg. Run it from the project's
+    /// root.
+    #[arg(long, conflicts_with_all = ["pattern", "work"])]
     compare: bool,
 }
 
-/// Reads the command line: `Ok(None)` asks for the help, `Err` carries the message for a bad one.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        items: 1_000_000,
-        pattern: None,
-        work: None,
-        compare: false,
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--items" => {
-                let value = args.next().ok_or("--items needs a value")?;
-                options.items = match value.parse() {
-                    Ok(n @ 1..=10_000_000) => n,
-                    _ => return Err(format!("--items: expected 1 to 10000000, got {value:?}")),
-                };
-            }
-            "--pattern" => {
-                let value = args.next().ok_or("--pattern needs a value")?;
-                options.pattern = match value.as_str() {
-                    "all" => None,
-                    name if PATTERNS.contains(&name) => Some(value),
-                    _ => {
-                        return Err(format!(
-                            "--pattern: expected one of {} or all, got {value:?}",
-                            PATTERNS.join(", ")
-                        ));
-                    }
-                };
-            }
-            "--work" => {
-                options.work = match args.next().as_deref() {
-                    Some("zero") => Some(Work::Zero),
-                    Some("sleep1ms") => Some(Work::Sleep1ms),
-                    Some("all") => None,
-                    Some(other) => {
-                        return Err(format!(
-                            "--work: expected zero, sleep1ms or all, got {other:?}"
-                        ));
-                    }
-                    None => return Err("--work needs a value: zero, sleep1ms or all".into()),
-                };
-            }
-            "--compare" => options.compare = true,
-            other => return Err(format!("unexpected argument {other:?}")),
+/// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
+/// operating system takes away what it cannot run without: `println!` panics when its output
+/// is gone (a full disk), and tokio when the OS refuses it a thread. Such a panic's message
+/// ends with the OS's error, `(os error N)`. A closed pipe (EPIPE, 32 on Linux, macOS and the
+/// BSDs: the reader went away, as `| head` does) ends it quietly, with the status 141 a shell
+/// reports for SIGPIPE. Any other panic is a bug, and is reported as usual.
+fn exit_cleanly_when_the_environment_fails() {
+    use std::io::Write;
+    let report_a_bug = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        if !message.ends_with(')') || !message.contains("(os error ") {
+            return report_a_bug(info);
         }
-    }
-    Ok(Some(options))
+        if message.ends_with("(os error 32)") {
+            std::process::exit(141);
+        }
+        let message = message
+            .replace("failed printing to stdout", "cannot write the output")
+            .replace(
+                "OS can't spawn worker thread",
+                "tokio cannot start a thread",
+            );
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        // At once, from whichever thread: no destructor may print into the broken output.
+        std::process::exit(1);
+    }));
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
+    // A bad command line ends here, with clap's one-line error and exit status 2.
+    let options = <Options as clap::Parser>::parse();
+    // Also in each child, whose stdout is a pipe to this program: if this program is gone,
+    // the child ends quietly with status 141 instead of a panic trace.
+    exit_cleanly_when_the_environment_fails();
+    let started = std::time::Instant::now();
+    let (patterns, works, items) = (options.pattern.0, options.work.0, options.items);
+    let result = if let ([pattern], [work], false) = (&patterns[..], &works[..], options.compare) {
+        // One pattern and one work: measured here, in this process. Each child runs this.
+        measure(*pattern, items, *work)
+    } else {
+        if options.compare
+            && let Err(message) = compare_can_finish()
+        {
+            eprintln!("error: --compare: {message}");
             return ExitCode::from(2);
         }
-    };
-    let started = std::time::Instant::now();
-    let result = match (&options.pattern, options.work) {
-        _ if options.compare => compare(options.items),
-        // One pattern and one work: measure here, in this process.
-        (Some(pattern), Some(work)) => measure(pattern, options.items, work),
-        // Several: one child process each.
-        (pattern, work) => {
-            let patterns: Vec<&str> = pattern.as_deref().map_or(PATTERNS.to_vec(), |p| vec![p]);
-            let works = match work {
-                Some(Work::Zero) => vec!["zero"],
-                Some(Work::Sleep1ms) => vec!["sleep1ms"],
-                None => vec!["zero", "sleep1ms"],
-            };
-            works
-                .iter()
-                .flat_map(|work| patterns.iter().map(move |pattern| (*pattern, *work)))
-                .try_for_each(|(pattern, work)| {
-                    println!("{}", measure_in_child(pattern, options.items, work)?);
-                    Ok(())
-                })
+        match in_child_processes(options.compare, &patterns, &works, items) {
+            Ok(result) => result,
+            Err(code) => return code,
         }
     };
     match result {
@@ -711,4 +857,50 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the measurements in child processes, on a runtime that also listens for SIGTERM and
+/// SIGINT. `Err` is the exit status when the program cannot go on: stopped by a signal
+/// (128 plus its number), or unable to start the runtime or to listen (1).
+fn in_child_processes(
+    compare_too: bool,
+    patterns: &[Pattern],
+    works: &[Work],
+    items: u64,
+) -> Result<Result<(), String>, ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            eprintln!("error: cannot start the tokio runtime: {error}");
+            ExitCode::FAILURE
+        })?;
+    let outcome = runtime.block_on(async {
+        // Before the first child starts, so that no signal can leave one running.
+        let stopped = stop_signal().map_err(|error| {
+            eprintln!("error: cannot listen for SIGTERM and SIGINT: {error}");
+            ExitCode::FAILURE
+        })?;
+        tokio::select! {
+            // `biased`: a signal goes first, even when a measurement has just ended too.
+            biased;
+            (name, number) = stopped => {
+                // By now `select!` has dropped the measurement, and so killed and reaped
+                // the child it was running (see `KillOnDrop`).
+                eprintln!("{name}: stopped, and the measurement in progress with it");
+                Err(ExitCode::from(128 + number as u8))
+            }
+            result = async {
+                if compare_too {
+                    compare(items).await
+                } else {
+                    in_children(patterns, works, items).await
+                }
+            } => Ok(result),
+        }
+    });
+    // A blocking read of a killed child's pipe may still be open if the child had children of
+    // its own: nothing is left to wait for, so the runtime does not wait for it.
+    runtime.shutdown_background();
+    outcome
 }
