@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The project's root, where `Cargo.toml` is.
@@ -9,15 +10,67 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The path of a chapter's binary, which cargo builds before it runs the integration tests.
-/// The test binary lives in `target/<profile>/deps/`, the chapters in `target/<profile>/`.
-pub fn binary(name: &str) -> PathBuf {
+/// `target/<profile>`, where cargo puts the programs it builds. The test binary itself lives
+/// in `target/<profile>/deps/`.
+fn profile_dir() -> PathBuf {
     let test_binary = std::env::current_exe().expect("the test binary knows its own path");
-    let profile_dir = test_binary
+    test_binary
         .parent()
         .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+        .expect("the test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Runs cargo on this workspace, with the same target directory and profile as the running
+/// tests, and returns its JSON messages. Cargo releases its lock on the target directory once
+/// it has built the tests, so a test may call it; calls from tests that run side by side wait
+/// for each other.
+pub fn cargo_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let profile_dir = profile_dir();
+    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .current_dir(root())
+        .args(args)
+        .arg("--message-format=json")
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile_dir.ends_with("release") {
+        command.arg("--release");
+    }
+    let output = command.output().expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// The path of a chapter's binary. `cargo test` builds the root package's chapters before it
+/// runs the tests. A chapter with a package of its own under `code/packages/` (its crates are
+/// heavier) is built here, once per test run, the first time a test asks for one.
+pub fn binary(name: &str) -> PathBuf {
+    static OWN_PACKAGES_BUILT: OnceLock<()> = OnceLock::new();
+    if root().join("code/packages").join(name).is_dir() {
+        OWN_PACKAGES_BUILT.get_or_init(|| {
+            let mut args = vec!["build", "--bins"];
+            let packages = std::fs::read_dir(root().join("code/packages"))
+                .expect("code/packages can be listed")
+                .map(|entry| entry.expect("a readable entry").file_name());
+            let packages: Vec<String> = packages
+                .map(|name| name.to_string_lossy().into_owned())
+                .collect();
+            for package in &packages {
+                args.extend(["--package", package]);
+            }
+            cargo_json(&args);
+        });
+    }
+    profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// Runs a program to its end, from the project's root, and returns what it printed and how
@@ -31,6 +84,56 @@ pub fn run(program: &Path, args: &[&str]) -> (Output, Duration) {
         .output()
         .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
     (output, started.elapsed())
+}
+
+/// Runs a program as `run` does, and returns the processor time it used (user and system),
+/// as the operating system accounted for it: what a program on the paused clock costs,
+/// however busy the machine is. The wall-clock time would measure the machine instead.
+///
+/// The program runs under `sh`, whose `times` builtin (POSIX) prints the time its children
+/// used, once the program has exited and been reaped. Its resolution is the kernel's clock
+/// tick, 10 ms at most.
+pub fn run_measuring_cpu(program: &Path, args: &[&str]) -> (Output, Duration) {
+    let times = tempfile_path("times");
+    let script = r#""$@"; status=$?; times > "$TIMES_FILE"; exit $status"#;
+    let output = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .arg(program)
+        .args(args)
+        .env("TIMES_FILE", &times)
+        .current_dir(root())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
+    let report = std::fs::read_to_string(&times).expect("sh wrote its times");
+    std::fs::remove_file(&times).expect("the times file can be removed");
+    (output, children_cpu_time(&report))
+}
+
+/// The user and system time of the children, from what `times` prints: its second line,
+/// `0m1.250000s 0m0.020000s` (dash) or `0m1.250s 0m0.020s` (bash).
+fn children_cpu_time(report: &str) -> Duration {
+    let line = report.lines().nth(1).expect("times prints two lines");
+    line.split_whitespace()
+        .map(|field| {
+            let (minutes, seconds) = field
+                .strip_suffix('s')
+                .and_then(|field| field.split_once('m'))
+                .unwrap_or_else(|| panic!("not a time: {field:?} in {report:?}"));
+            let minutes: f64 = minutes.parse().expect("minutes");
+            let seconds: f64 = seconds.parse().expect("seconds");
+            Duration::from_secs_f64(minutes * 60.0 + seconds)
+        })
+        .sum()
+}
+
+/// A path, unique to this call, in the temporary directory cargo gives integration tests.
+pub fn tempfile_path(stem: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("{stem}-{}-{number}", std::process::id()))
 }
 
 /// Reads a file of the project, relative to its root.
@@ -48,4 +151,12 @@ pub fn files(folder: &str, extension: &str) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+#[test]
+fn times_reports_are_read_from_both_shells() {
+    let dash = "0m0.004000s 0m0.000000s\n0m1.250000s 0m0.020000s\n";
+    let bash = "0m0.002s 0m0.001s\n1m1.250s 0m0.020s\n";
+    assert_eq!(children_cpu_time(dash), Duration::from_millis(1270));
+    assert_eq!(children_cpu_time(bash), Duration::from_millis(61_270));
 }

@@ -1,9 +1,14 @@
 //! Chapter 11 is a benchmark, run by hand (see the README). Here it runs with a few thousand
 //! jobs only, each pattern and work in its own process as the benchmark does, to check that
 //! every pattern runs every job exactly once (the program fails otherwise) and reports its
-//! figures in the documented shape.
+//! figures in the documented shape; and it is stopped, refused and cut off from its output,
+//! to check that it leaves no child running, wastes no run, and prints no panic.
 
-use crate::common::{binary, run};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{binary, root, run, tempfile_path};
 
 #[test]
 fn every_pattern_runs_every_job_exactly_once() {
@@ -35,4 +40,247 @@ fn every_pattern_runs_every_job_exactly_once() {
             assert!(fields[4].starts_with("peak_rss_mb="), "{line}");
         }
     }
+}
+
+/// Runs `ch11_million --compare` from `folder` with `PATH` set to `path`, and checks that it
+/// was refused before any measurement: status 2, and one line on stderr, with `reason`. The
+/// comparison reports each measurement on stderr as it goes, so a single line means none ran.
+fn assert_compare_refused(folder: &std::path::Path, path: &std::ffi::OsStr, reason: &str) {
+    let output = Command::new(binary("ch11_million"))
+        .arg("--compare")
+        .current_dir(folder)
+        .env("PATH", path)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("ch11_million runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty(), "printed on stdout");
+    assert_eq!(stderr.lines().count(), 1, "more than the refusal: {stderr}");
+    assert!(stderr.starts_with("error: --compare: "), "{stderr}");
+    assert!(stderr.contains(reason), "no {reason:?} in {stderr}");
+}
+
+#[test]
+fn compare_without_python_is_refused_before_the_work() {
+    // A PATH with nothing on it: no python3 to be found.
+    let empty = tempfile_path("no-python");
+    std::fs::create_dir(&empty).expect("a temporary folder");
+    assert_compare_refused(
+        root(),
+        empty.as_os_str(),
+        "cannot run python3 (No such file or directory (os error 2)): it needs python3, 3.9 or \
+         later, on the PATH",
+    );
+    std::fs::remove_dir(&empty).expect("the temporary folder can be removed");
+}
+
+#[test]
+fn compare_without_its_output_folder_is_refused_before_the_work() {
+    // Run from an empty folder: no chapters/ to write the table and the plot in. The folder is
+    // checked first, so this needs no python3.
+    let empty = tempfile_path("no-chapters");
+    std::fs::create_dir(&empty).expect("a temporary folder");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    assert_compare_refused(
+        &empty,
+        &path,
+        "cannot write in chapters/ (No such file or directory (os error 2)); run it from the \
+         project's root",
+    );
+    std::fs::remove_dir(&empty).expect("the temporary folder can be removed");
+}
+
+/// The processes whose parent is `parent`, from Linux's /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // `pid (command) state ppid ...`: the command may hold spaces and parentheses,
+            // so the fields are counted after its last `)`.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(parent)
+            })
+        })
+        .collect()
+}
+
+/// Polls `done` every 10 ms for at most `limit`; whether it came true.
+fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done()
+}
+
+fn kill(signal: &str, pid: u32) {
+    let sent = Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -s {signal} {pid} failed");
+}
+
+/// Kills the program if the test ends while it runs, so that no failure leaves it behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a run whose second child measures two million 1 ms sleeps through 50 consumers (at
+/// least 40 s), sends `signal` to the parent while that child runs, and checks that the parent
+/// exits with `status` and leaves no child behind.
+fn stopping_the_parent_stops_its_child(signal: &str, status: i32) {
+    let mut parent = Running(
+        Command::new(binary("ch11_million"))
+            .args(["--items", "2000000", "--pattern", "queue", "--work", "all"])
+            .current_dir(root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ch11_million starts"),
+    );
+    let pid = parent.0.id();
+    // The first line is printed once the first child (no work: well under a second in a debug
+    // build) has ended; the second child, the long one, starts right after.
+    let stdout = parent.0.stdout.take().expect("stdout is piped");
+    let (sender, first_line) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    let line = first_line
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the first measurement within 60 s");
+    assert!(line.starts_with("pattern=queue work=zero "), "{line:?}");
+    let mut children = Leftovers(Vec::new());
+    assert!(
+        within(Duration::from_secs(30), || {
+            children.0 = children_of(pid);
+            !children.0.is_empty()
+        }),
+        "no child process"
+    );
+    kill(signal, pid);
+    let mut exited = None;
+    assert!(
+        within(Duration::from_secs(30), || {
+            exited = parent.0.try_wait().ok().flatten();
+            exited.is_some()
+        }),
+        "still running 30 s after {signal}"
+    );
+    // The parent waited for its child before it exited, so the child is gone already; the
+    // few seconds allow for a child left as a zombie, which the system reaps on its own.
+    for &child in &children.0 {
+        assert!(
+            within(Duration::from_secs(5), || {
+                !std::path::Path::new(&format!("/proc/{child}")).exists()
+            }),
+            "child {child} still alive after its parent's SIG{signal}"
+        );
+    }
+    // Only now: a child left alive would hold the stderr it shares with its parent open.
+    let mut stderr = String::new();
+    let pipe = parent.0.stderr.as_mut().expect("stderr is piped");
+    pipe.read_to_string(&mut stderr).expect("its stderr");
+    let code = exited.and_then(|status| status.code());
+    assert_eq!(code, Some(status), "{stderr}");
+    let said = format!("SIG{signal}: stopped");
+    assert!(stderr.contains(&said), "{stderr}");
+}
+
+/// Whether a process `pid` runs ch11_million: not one that has ended, nor one that has since
+/// been given the same number.
+fn is_ch11(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|line| line.windows(12).any(|word| word == b"ch11_million"))
+}
+
+/// Child processes that a failing test kills, so that no failure leaves one behind.
+struct Leftovers(Vec<u32>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if is_ch11(pid) {
+                let _ = Command::new("kill")
+                    .args(["-s", "KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+#[test]
+fn sigterm_stops_the_parent_and_its_child() {
+    stopping_the_parent_stops_its_child("TERM", 143);
+}
+
+#[test]
+fn sigint_stops_the_parent_and_its_child() {
+    stopping_the_parent_stops_its_child("INT", 130);
+}
+
+/// Runs ch11_million with `stdout` as its output; its status and stderr.
+fn with_output(args: &[&str], stdout: impl Into<Stdio>) -> (Option<i32>, String) {
+    let output = Command::new(binary("ch11_million"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_BACKTRACE")
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("ch11_million runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+/// A pipe whose reader has already gone: every write to it fails with EPIPE.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer
+}
+
+#[test]
+fn a_measurement_whose_reader_is_gone_ends_quietly() {
+    // What each child runs: its stdout is a pipe to the parent, which may be gone.
+    let one = ["--items", "1000", "--pattern", "queue", "--work", "zero"];
+    let (status, stderr) = with_output(&one, closed_pipe());
+    assert_eq!((status, stderr.as_str()), (Some(141), ""));
+    // The parent, whose own stdout is closed after its first child.
+    let (status, stderr) = with_output(&["--items", "1000"], closed_pipe());
+    assert_eq!((status, stderr.as_str()), (Some(141), ""));
+}
+
+#[test]
+fn a_full_disk_is_one_line_and_status_1() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full")
+    };
+    let expected = "error: cannot write the output: No space left on device (os error 28)\n";
+    let one = ["--items", "1000", "--pattern", "queue", "--work", "zero"];
+    assert_eq!(with_output(&one, full()), (Some(1), expected.to_string()));
+    assert_eq!(
+        with_output(&["--items", "1000"], full()),
+        (Some(1), expected.to_string())
+    );
 }

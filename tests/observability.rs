@@ -1,28 +1,83 @@
 //! Chapter 9's logs, on the real binary: every JSON line parses, the report agrees with the
-//! logged events, RUST_LOG filters, and no terminal escape code reaches a pipe.
+//! logged events, RUST_LOG filters, every warning names its job whatever RUST_LOG keeps, a
+//! mistaken RUST_LOG is refused in one line, and no terminal escape code reaches a pipe.
+//! Every run is on the paused clock, so that it takes no time worth waiting for.
 
-use std::collections::BTreeMap;
-use std::process::Command;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::unix::ffi::OsStringExt;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::common::{binary, root};
 
-fn run_with(args: &[&str], rust_log: Option<&str>) -> (String, String) {
+/// How long a run may last before it is taken for hung, killed, and the test failed. It is
+/// no measurement: a paused-clock run costs a fraction of a second of processor time, so only
+/// a program that hangs comes near it, however busy the machine.
+const HANG_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs the chapter with `args` and `RUST_LOG` set to `rust_log` (removed when `None`), to its
+/// end or until `HANG_LIMIT`.
+fn run_with(args: &[&str], rust_log: Option<&OsStr>) -> Output {
     let mut command = Command::new(binary("ch09_observability"));
     command
         .args(args)
         .current_dir(root())
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(filter) = rust_log {
         command.env("RUST_LOG", filter);
     }
-    let output = command.output().expect("ch09_observability runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut child = command.spawn().expect("ch09_observability starts");
+    // Read both pipes as the program writes them: a full pipe would stop it.
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).map(|_| bytes)
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("stdout is piped")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("stderr is piped")));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            break status;
+        }
+        if started.elapsed() > HANG_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ch09_observability {args:?} still ran after {HANG_LIMIT:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let collect = |reader: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
+        reader
+            .join()
+            .expect("the reader thread does not panic")
+            .expect("the pipe can be read")
+    };
+    Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    }
+}
+
+/// Runs the chapter on the paused clock, asserts that it succeeded and wrote no escape code,
+/// and returns its standard output and its logs (standard error, without the clock's note).
+fn logs_of(args: &[&str], rust_log: Option<&str>) -> (String, String) {
+    let args: Vec<&str> = args.iter().copied().chain(["--clock", "paused"]).collect();
+    let output = run_with(&args, rust_log.map(OsStr::new));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "{args:?} RUST_LOG={rust_log:?}: {stderr}"
+    );
     assert!(
         !stderr.contains('\u{1b}'),
         "escape codes reached a pipe: {stderr:?}"
@@ -31,7 +86,11 @@ fn run_with(args: &[&str], rust_log: Option<&str>) -> (String, String) {
         !stdout.contains('\u{1b}'),
         "escape codes reached a pipe: {stdout:?}"
     );
-    (stdout, stderr)
+    let logs: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with("note: tokio's clock is paused"))
+        .collect();
+    (stdout, logs.join("\n"))
 }
 
 /// `key=value` pairs of the report's line that starts with `prefix`.
@@ -46,21 +105,39 @@ fn report_line(stdout: &str, prefix: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The number of failed jobs the report counts.
+fn failed_jobs(stdout: &str) -> usize {
+    report_line(stdout, "failures:")
+        .values()
+        .map(|count| count.parse::<usize>().expect("a count"))
+        .sum()
+}
+
+/// One JSON log line, parsed, with what identifies its job: `(task_number, attempt)`, from
+/// the event's own fields or else from its span's.
+fn parse_json(line: &str) -> (serde_json::Value, (u64, u64)) {
+    let event: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line:?}"));
+    let field = |name: &str| {
+        event["fields"][name]
+            .as_u64()
+            .or_else(|| event["span"][name].as_u64())
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    let job = (field("task_number"), field("attempt"));
+    (event, job)
+}
+
 #[test]
 fn json_logs_parse_and_agree_with_the_report() {
-    let (stdout, stderr) = run_with(&["--log-format", "json", "--clock", "paused"], None);
+    let (stdout, logs) = logs_of(&["--log-format", "json"], None);
     // The last attempt's outcome for each task.
     let mut outcomes: BTreeMap<u64, (u64, String)> = BTreeMap::new();
     let mut lines = 0;
-    for line in stderr.lines().filter(|line| !line.starts_with("note:")) {
+    for line in logs.lines() {
         lines += 1;
-        let event: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line:?}"));
+        let (event, (number, attempt)) = parse_json(line);
         assert_eq!(event["fields"]["message"], "task finished", "{line}");
-        let number = event["span"]["task_number"]
-            .as_u64()
-            .expect("a task number");
-        let attempt = event["span"]["attempt"].as_u64().expect("an attempt");
         let outcome = event["fields"]["outcome"]
             .as_str()
             .expect("an outcome")
@@ -100,14 +177,11 @@ fn json_logs_parse_and_agree_with_the_report() {
 
 #[test]
 fn rust_log_chooses_what_is_logged() {
-    let (stdout, warnings) = run_with(&["--clock", "paused"], Some("warn"));
-    let failures: usize = report_line(&stdout, "failures:")
-        .values()
-        .map(|count| count.parse::<usize>().expect("a count"))
-        .sum();
+    let (stdout, warnings) = logs_of(&[], Some("warn"));
+    let failures = failed_jobs(&stdout);
     let warned = warnings
         .lines()
-        .filter(|line| line.contains("WARN"))
+        .filter(|line| line.contains(" WARN "))
         .count();
     let logged = warnings
         .lines()
@@ -121,20 +195,89 @@ fn rust_log_chooses_what_is_logged() {
         warned, logged,
         "RUST_LOG=warn let other levels through:\n{warnings}"
     );
-    let (_, nothing) = run_with(&["--clock", "paused"], Some("error"));
-    assert!(
-        !nothing.contains("task finished"),
-        "RUST_LOG=error logged: {nothing}"
+    // The readable lines name the job too.
+    for line in warnings.lines() {
+        assert!(
+            line.contains(" task_number=") && line.contains(" attempt="),
+            "a warning that does not say which job failed: {line}"
+        );
+    }
+    let (_, nothing) = logs_of(&[], Some("error"));
+    assert!(nothing.is_empty(), "RUST_LOG=error logged: {nothing}");
+    // Upper case, spaces and empty directives are read as a person meant them.
+    let (_, spaced) = logs_of(&[], Some(" WARN , "));
+    assert_eq!(
+        spaced.lines().count(),
+        warned,
+        "RUST_LOG=' WARN , ':\n{spaced}"
     );
+    // This program's target alone enables every level of it.
+    for all in ["ch09_observability", "ch09_observability=trace"] {
+        let (_, everything) = logs_of(&[], Some(all));
+        assert!(
+            everything.lines().count() > warned && everything.contains(" INFO "),
+            "RUST_LOG={all}: {everything}"
+        );
+    }
 }
 
 #[test]
-fn a_bad_rust_log_is_refused_clearly() {
-    let output = Command::new(binary("ch09_observability"))
-        .env("RUST_LOG", "ch09=[")
-        .output()
-        .expect("ch09_observability runs");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("error: RUST_LOG="), "{stderr}");
+fn at_rust_log_warn_every_json_warning_names_its_job() {
+    let (stdout, warnings) = logs_of(&["--log-format", "json"], Some("warn"));
+    let mut warned = BTreeSet::new();
+    for line in warnings.lines() {
+        let (event, job) = parse_json(line);
+        assert_eq!(event["level"], "WARN", "{line}");
+        assert!(warned.insert(job), "{job:?} warned twice");
+    }
+    assert!(
+        warned.len() > failed_jobs(&stdout),
+        "every failed attempt is a warning: {} lines\n{stdout}",
+        warned.len()
+    );
+    // The same jobs and attempts as the failures logged at the default level, where the span
+    // that names them is enabled however it is written.
+    let (_, everything) = logs_of(&["--log-format", "json"], None);
+    let failed: BTreeSet<(u64, u64)> = everything
+        .lines()
+        .map(parse_json)
+        .filter(|(event, _)| event["fields"]["outcome"] != "done")
+        .map(|(_, job)| job)
+        .collect();
+    assert_eq!(warned, failed);
+}
+
+#[test]
+fn a_mistaken_rust_log_is_refused_in_one_line() {
+    let refused: &[(&[u8], &str)] = &[
+        // Parses as a target named `warning`: nothing would be logged.
+        (b"warning", "\"warning\" is neither a level"),
+        (b"info,warning", "\"warning\" is neither a level"),
+        (b"Warning", "\"Warning\" is neither a level"),
+        // A target, but not one this program logs under.
+        (b"tokio", "\"tokio\" is neither a level"),
+        (b"ch09", "\"ch09\" is neither a level"),
+        // What `EnvFilter` itself cannot parse.
+        (
+            b"ch09_observability=loud",
+            "\"ch09_observability=loud\" does not parse",
+        ),
+        (b"ch09=[", "\"ch09=[\" does not parse"),
+        (b"=warn", "\"=warn\" does not parse"),
+        (b"\xff", "is not UTF-8"),
+    ];
+    for (value, words) in refused {
+        let value = OsString::from_vec(value.to_vec());
+        let output = run_with(&["--clock", "paused"], Some(&value));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "RUST_LOG={value:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "RUST_LOG={value:?}: {stderr}");
+        assert!(stderr.starts_with("error: RUST_LOG="), "{stderr}");
+        assert!(stderr.contains(words), "RUST_LOG={value:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "RUST_LOG={value:?} ran");
+    }
 }
