@@ -50,26 +50,30 @@ pub fn cargo_json(args: &[&str]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The path of a chapter's binary. `cargo test` builds the root package's chapters before it
-/// runs the tests. A chapter with a package of its own under `code/packages/` (its crates are
-/// heavier) is built here, once per test run, the first time a test asks for one.
+/// The JSON messages of one build of every chapter, made once per test run, the first time a
+/// test asks for a chapter. Each chapter is a package of its own under `code/packages/`, and
+/// `cargo test` builds none of them: this does, with the features `cargo run` resolves, so it
+/// reuses what `cargo run` built and builds what it did not. A chapter's heavy crates are built
+/// here only if nothing built them before.
+pub fn chapters_build() -> &'static [serde_json::Value] {
+    static BUILD: OnceLock<Vec<serde_json::Value>> = OnceLock::new();
+    BUILD.get_or_init(|| {
+        let packages = std::fs::read_dir(root().join("code/packages"))
+            .expect("code/packages can be listed")
+            .map(|entry| entry.expect("a readable entry").file_name())
+            .map(|name| name.to_string_lossy().into_owned())
+            .collect::<Vec<String>>();
+        let mut args = vec!["build", "--bins"];
+        for package in &packages {
+            args.extend(["--package", package]);
+        }
+        cargo_json(&args)
+    })
+}
+
+/// The path of a chapter's binary, built by `chapters_build`.
 pub fn binary(name: &str) -> PathBuf {
-    static OWN_PACKAGES_BUILT: OnceLock<()> = OnceLock::new();
-    if root().join("code/packages").join(name).is_dir() {
-        OWN_PACKAGES_BUILT.get_or_init(|| {
-            let mut args = vec!["build", "--bins"];
-            let packages = std::fs::read_dir(root().join("code/packages"))
-                .expect("code/packages can be listed")
-                .map(|entry| entry.expect("a readable entry").file_name());
-            let packages: Vec<String> = packages
-                .map(|name| name.to_string_lossy().into_owned())
-                .collect();
-            for package in &packages {
-                args.extend(["--package", package]);
-            }
-            cargo_json(&args);
-        });
-    }
+    chapters_build();
     profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 

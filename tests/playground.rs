@@ -9,19 +9,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use io_bound_tokio::{CHAPTERS, elapsed_line, normalize, split_elapsed};
+use io_bound_tokio::{CHAPTERS, Chapter, elapsed_line, normalize, split_elapsed};
 use pretty_assertions::assert_eq;
 
 use crate::chapters::PAUSED_CPU_LIMIT;
-use crate::common::{read, root, run_measuring_cpu};
+use crate::common::{chapters_build, read, root, run_measuring_cpu};
 
 /// Crates of the playground's list that chapters may use. Anything else turns the book's
 /// Run button off, so a chapter that needs it must say so (and is not checked here).
 const PLAYGROUND_CRATES: &[&str] = &["tokio", "futures", "rand", "clap"];
 
-/// The package's `[dependencies]`: every chapter can use them, so the playground must have them.
-fn dependencies() -> Vec<String> {
-    let manifest = read("Cargo.toml".as_ref());
+/// The crates a chapter's package lists in its `[dependencies]`.
+fn dependencies(chapter: &Chapter) -> Vec<String> {
+    let manifest = read(
+        &Path::new("code/packages")
+            .join(chapter.name())
+            .join("Cargo.toml"),
+    );
     manifest
         .lines()
         .skip_while(|line| line.trim() != "[dependencies]")
@@ -37,33 +41,50 @@ fn dependencies() -> Vec<String> {
 }
 
 #[test]
-fn the_playground_crates_are_dependencies() {
-    let dependencies = dependencies();
-    for name in ["tokio", "futures", "clap"] {
+fn chapters_with_a_run_button_use_only_the_playground_crates() {
+    for chapter in CHAPTERS.iter().filter(|chapter| chapter.playground) {
+        let dependencies = dependencies(chapter);
         assert!(
-            dependencies.iter().any(|dependency| dependency == name),
-            "{name} is not in [dependencies]"
+            dependencies.iter().any(|name| name == "tokio"),
+            "{}: no tokio in {dependencies:?}",
+            chapter.name()
         );
+        for name in &dependencies {
+            assert!(
+                PLAYGROUND_CRATES.contains(&name.as_str()),
+                "{} uses {name}, which the playground lacks",
+                chapter.name()
+            );
+        }
     }
 }
 
-/// `--extern name=path` for each of the package's dependencies, as built for this test run:
-/// asks cargo where it put them. `cargo test --no-run` resolves features exactly as the
-/// running `cargo test` did, so it names the very rlibs the chapters were built with, and
-/// builds nothing.
+/// `--extern name=path` for each of the playground's crates that the chapters use, as built
+/// for this test run: the chapters' build reports where cargo put them, so these are the very
+/// rlibs the chapters were built with, and nothing is built again.
 fn externs() -> &'static [(String, PathBuf)] {
     static EXTERNS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     EXTERNS.get_or_init(|| {
-        let messages = crate::common::cargo_json(&["test", "--no-run"]);
+        let messages = chapters_build();
         // Only the playground's crates: a chapter that uses anything else fails to compile.
-        let wanted: Vec<String> = dependencies()
-            .into_iter()
-            .filter(|name| PLAYGROUND_CRATES.contains(&name.as_str()))
+        let wanted: Vec<&str> = CHAPTERS
+            .iter()
+            .filter(|chapter| chapter.playground)
+            .flat_map(dependencies)
+            .filter_map(|name| {
+                PLAYGROUND_CRATES
+                    .iter()
+                    .copied()
+                    .find(|known| *known == name)
+            })
             .collect();
+        let mut wanted = wanted;
+        wanted.sort();
+        wanted.dedup();
         let mut found = BTreeMap::new();
-        for message in &messages {
+        for message in messages {
             let name = message["target"]["name"].as_str().unwrap_or_default();
-            if message["reason"] != "compiler-artifact" || !wanted.iter().any(|w| w == name) {
+            if message["reason"] != "compiler-artifact" || !wanted.contains(&name) {
                 continue;
             }
             let rlib = message["filenames"]
