@@ -3,6 +3,7 @@
 //! Runs five one-second tasks concurrently with `join!`, `join_all` or a `JoinSet`.
 //! Run it with `cargo run --bin ch03_gather`; `--help` lists the options.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -143,7 +144,9 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
             .build(),
         // The paused clock needs the single-threaded runtime.
         Clock::Paused => {
-            eprintln!(
+            // A note, not a result: if stderr cannot take it, the run goes on all the same.
+            let _ = writeln!(
+                std::io::stderr(),
                 "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
             );
             tokio::runtime::Builder::new_current_thread()
@@ -199,10 +202,29 @@ fn exit_cleanly_when_the_environment_fails() {
     }));
 }
 
+/// Reads the command line. clap prints `--help` and `--version` and exits with status 0; a
+/// mistake gets clap's message on one line of stderr (its first paragraph, which names the
+/// argument and the values allowed) and exit status 2, before any work starts.
+fn read_options() -> Options {
+    <Options as clap::Parser>::try_parse().unwrap_or_else(|error| {
+        if !error.use_stderr() {
+            error.exit();
+        }
+        let message = error.render().to_string();
+        let first: Vec<&str> = message
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .collect();
+        let first: Vec<&str> = first.iter().map(|line| line.trim()).collect();
+        eprintln!("{} (see --help)", first.join(" "));
+        std::process::exit(2);
+    })
+}
+
 fn main() -> ExitCode {
-    // A bad command line ends here, with clap's one-line error and exit status 2.
-    let options = <Options as clap::Parser>::parse();
     exit_cleanly_when_the_environment_fails();
+    // A bad command line ends here, with one line of error and exit status 2.
+    let options = read_options();
     // ANCHOR: block_on
     match runtime(options.clock) {
         Ok(runtime) => {

@@ -6,6 +6,7 @@
 //! with backoff, jitter and a budget. Each run ends with its goodput and rejection rate.
 //! Run it with `cargo run --bin ch06_adaptive`; `--help` lists the options.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -782,7 +783,9 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
             .build(),
         // The paused clock needs the single-threaded runtime.
         Clock::Paused => {
-            eprintln!(
+            // A note, not a result: if stderr cannot take it, the run goes on all the same.
+            let _ = writeln!(
+                std::io::stderr(),
                 "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
             );
             tokio::runtime::Builder::new_current_thread()
@@ -807,8 +810,7 @@ struct Options {
     #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
     /// How long to run, from 4 to 600 whole seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 15,
-          value_parser = clap::value_parser!(u64).range(4..=600))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = whole_seconds)]
     duration: u64,
     /// Also draw the run as an SVG picture in this file.
     #[arg(long, value_name = "PATH")]
@@ -816,6 +818,14 @@ struct Options {
     /// Which clock the sleeps follow.
     #[arg(long, value_enum, default_value_t = default_clock())]
     clock: Clock,
+}
+
+/// A run's length for clap: whole seconds, from 4 (one second per quarter of the run) to 600.
+fn whole_seconds(value: &str) -> Result<u64, String> {
+    match value.parse() {
+        Ok(seconds @ 4..=600) => Ok(seconds),
+        _ => Err(format!("expected 4 to 600 whole seconds, got {value}")),
+    }
 }
 
 /// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
@@ -850,10 +860,29 @@ fn exit_cleanly_when_the_environment_fails() {
     }));
 }
 
+/// Reads the command line. clap prints `--help` and `--version` and exits with status 0; a
+/// mistake gets clap's message on one line of stderr (its first paragraph, which names the
+/// argument and the values allowed) and exit status 2, before any work starts.
+fn read_options() -> Options {
+    <Options as clap::Parser>::try_parse().unwrap_or_else(|error| {
+        if !error.use_stderr() {
+            error.exit();
+        }
+        let message = error.render().to_string();
+        let first: Vec<&str> = message
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .collect();
+        let first: Vec<&str> = first.iter().map(|line| line.trim()).collect();
+        eprintln!("{} (see --help)", first.join(" "));
+        std::process::exit(2);
+    })
+}
+
 fn main() -> ExitCode {
-    // A bad command line ends here, with clap's one-line error and exit status 2.
-    let options = <Options as clap::Parser>::parse();
     exit_cleanly_when_the_environment_fails();
+    // A bad command line ends here, with one line of error and exit status 2.
+    let options = read_options();
     // The picture's file is created now, not after the run: a wrong path should not cost the
     // whole run.
     let picture = match &options.svg {

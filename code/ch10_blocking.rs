@@ -136,9 +136,29 @@ fn exit_cleanly_when_the_environment_fails() {
 }
 
 // ANCHOR: main
+/// Reads the command line. clap prints `--help` and `--version` and exits with status 0; a
+/// mistake gets clap's message on one line of stderr (its first paragraph, which names the
+/// argument and the values allowed) and exit status 2, before any work starts.
+fn read_options() -> Options {
+    <Options as clap::Parser>::try_parse().unwrap_or_else(|error| {
+        if !error.use_stderr() {
+            error.exit();
+        }
+        let message = error.render().to_string();
+        let first: Vec<&str> = message
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .collect();
+        let first: Vec<&str> = first.iter().map(|line| line.trim()).collect();
+        eprintln!("{} (see --help)", first.join(" "));
+        std::process::exit(2);
+    })
+}
+
 fn main() -> ExitCode {
-    let options = <Options as clap::Parser>::parse();
     exit_cleanly_when_the_environment_fails();
+    // A bad command line ends here, with one line of error and exit status 2.
+    let options = read_options();
     // One thread for all the async tasks, as in asyncio: the blocking case shows at its worst.
     // (`spawn_blocking` still has its own pool of threads.)
     match tokio::runtime::Builder::new_current_thread()

@@ -1,6 +1,6 @@
 //! Every chapter's command line, parsed by clap: `--help` and `--version` work, and every
 //! command line in the chapter's table of refused ones (`tests/refused/`), plus those every
-//! chapter refuses, gets one clear error and exit status 2: never a panic, never a run.
+//! chapter refuses, gets one line of error and exit status 2: never a panic, never a run.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -91,7 +91,10 @@ fn assert_refused(name: &str, args: &[OsString], reason: &str) {
         .unwrap_or_else(|error| panic!("cannot run {name}: {error}"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{name} {args:?}: {stderr}");
-    assert!(stderr.starts_with("error: "), "{name} {args:?}: {stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.lines().count() == 1,
+        "{name} {args:?}: not one line of error: {stderr}"
+    );
     assert!(
         stderr.contains(reason),
         "{name} {args:?}: no {reason:?} in {stderr}"

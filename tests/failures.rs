@@ -1,5 +1,6 @@
 //! Every chapter, when its environment fails it: output to a closed pipe (`| head -1`), output
-//! to a full disk (`> /dev/full`), and no thread to spare for tokio. Each ends with no panic
+//! to a full disk (`> /dev/full`, and `2> /dev/full`, which must not stop it), and no thread
+//! to spare for tokio. Each ends with no panic
 //! trace and no hang, and says so in its exit status: 141 for a closed pipe (the status a
 //! shell reports for SIGPIPE), 1 with one `error:` line otherwise.
 //!
@@ -85,6 +86,37 @@ fn a_full_disk_ends_every_chapter_with_one_error_line() {
                 assert!(
                     stderr.contains("error: cannot write the output: No space left on device"),
                     "{name}: {stderr}"
+                );
+            });
+        }
+    });
+}
+
+#[test]
+fn a_full_stderr_does_not_stop_a_run() {
+    std::thread::scope(|scope| {
+        for chapter in CHAPTERS {
+            scope.spawn(move || {
+                let name = chapter.name();
+                // Notes and logs go to stderr; the results, to stdout. A stderr that cannot
+                // take a note must not cost the run its results.
+                let full = std::fs::File::create("/dev/full").expect("Linux has /dev/full");
+                let output = Command::new(binary(&name))
+                    .args(quick_args(chapter))
+                    .current_dir(root())
+                    .env_remove("RUST_BACKTRACE")
+                    .stdout(Stdio::piped())
+                    .stderr(full)
+                    .output()
+                    .unwrap_or_else(|error| panic!("cannot run {name}: {error}"));
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                assert!(output.status.success(), "{name}: {:?}", output.status);
+                assert!(
+                    stdout
+                        .lines()
+                        .last()
+                        .is_some_and(|line| line.starts_with("elapsed time: ")),
+                    "{name}: the run did not finish: {stdout}"
                 );
             });
         }
