@@ -62,6 +62,11 @@ struct Signals {
 
 #[cfg(unix)]
 impl Signals {
+    /// Installs the handlers. tokio's `signal` installs a signal's handler, then subscribes the
+    /// new stream to it: a signal that comes in between, a few instructions later, is caught
+    /// but can be handed out before the stream listens, and is then lost. That moment is
+    /// tokio's to close, not ours: its runtime may deliver a signal on another thread at any
+    /// time.
     fn listen() -> std::io::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
@@ -96,23 +101,33 @@ impl Signals {
     }
 }
 
+/// The signal that asked for the stop, and when it came.
+#[derive(Clone, Copy)]
+struct Stop {
+    signal: Signal,
+    at: Instant,
+}
+
 /// The first signal asks for a graceful stop; a second one means: now. It is handed signals
-/// already listened for: a task runs only when the runtime gets round to it, and a signal
-/// that came before it had installed the handlers would end the process with no report.
+/// already listened for (see `main`): a task runs only when the runtime gets round to it.
+/// Its acknowledgements are notes for the user at the terminal, written with `writeln!` and
+/// the error ignored: a stderr that cannot take them (`2>/dev/full`) must not stop the stop.
 async fn watch_signals(
     mut signals: Signals,
     stop: CancellationToken,
-    first: Arc<Mutex<Option<Signal>>>,
+    first: Arc<Mutex<Option<Stop>>>,
 ) {
     let signal = signals.next().await;
-    *first.lock().unwrap_or_else(PoisonError::into_inner) = Some(signal);
-    eprintln!(
+    let at = Instant::now();
+    *first.lock().unwrap_or_else(PoisonError::into_inner) = Some(Stop { signal, at });
+    let _ = writeln!(
+        std::io::stderr(),
         "{}: finishing the jobs in flight; again to exit at once",
         signal.name()
     );
     stop.cancel();
     let signal = signals.next().await;
-    eprintln!("{}: exiting at once", signal.name());
+    let _ = writeln!(std::io::stderr(), "{}: exiting at once", signal.name());
     std::process::exit(signal.exit_status().into());
 }
 // ANCHOR_END: signals
@@ -229,22 +244,19 @@ async fn consumer(
 // ANCHOR_END: consumer
 
 // ANCHOR: run
-async fn run(grace: Duration) -> ExitCode {
-    // Listen first, before any work starts: until the handlers are installed, a signal ends
-    // the process the default way, at once, with no report.
-    let signals = match Signals::listen() {
-        Ok(signals) => signals,
-        Err(error) => {
-            eprintln!("error: cannot listen for signals: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+/// The pipeline, stopped by the first of `signals` (listened for since `main`'s first lines)
+/// or by its output failing.
+async fn run(signals: Signals, grace: Duration) -> ExitCode {
     let started = Instant::now();
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
     let output = Arc::new(Output::new(stop.clone()));
-    let signal = Arc::new(Mutex::new(None));
-    tokio::spawn(watch_signals(signals, stop.clone(), Arc::clone(&signal)));
+    let first_signal = Arc::new(Mutex::new(None));
+    tokio::spawn(watch_signals(
+        signals,
+        stop.clone(),
+        Arc::clone(&first_signal),
+    ));
 
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let (sender, receiver) = mpsc::channel(CONSUMERS);
@@ -278,8 +290,8 @@ async fn run(grace: Duration) -> ExitCode {
             }
         }
     }
-    let signal = *signal.lock().unwrap_or_else(PoisonError::into_inner);
-    report(&ledger, signal, &output, started.elapsed())
+    let first_signal = *first_signal.lock().unwrap_or_else(PoisonError::into_inner);
+    report(&ledger, first_signal, started, &output)
 }
 // ANCHOR_END: run
 
@@ -287,9 +299,9 @@ async fn run(grace: Duration) -> ExitCode {
 /// Says what was done and what was not, and chooses the exit status.
 fn report(
     ledger: &Mutex<Ledger>,
-    signal: Option<Signal>,
+    stop: Option<Stop>,
+    started: Instant,
     output: &Output,
-    elapsed: Duration,
 ) -> ExitCode {
     let ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
     let not_started: BTreeSet<u32> = (0..JOBS).filter(|n| !ledger.taken.contains(n)).collect();
@@ -300,8 +312,8 @@ fn report(
         .filter(|n| !ledger.done.contains(n) && !ledger.cancelled.contains(n))
         .copied()
         .collect();
-    let elapsed = elapsed.as_secs_f64();
-    let Some(signal) = signal else {
+    let elapsed = started.elapsed().as_secs_f64();
+    let Some(Stop { signal, at }) = stop else {
         if output.failure().is_none() {
             if !lost.is_empty() {
                 output.line(format_args!(
@@ -331,9 +343,11 @@ fn report(
             ranges(&lost)
         ));
     }
+    // When the signal came, so that the grace it started can be seen: it ended `grace` later.
     output.report(format_args!(
-        "stopped by {}: done={} cancelled={} not_started={}",
+        "stopped by {} at {:.2} seconds: done={} cancelled={} not_started={}",
         signal.name(),
+        at.saturating_duration_since(started).as_secs_f64(),
         ledger.done.len(),
         ledger.cancelled.len(),
         not_started.len()
@@ -449,18 +463,55 @@ fn exit_cleanly_when_the_environment_fails() {
     }));
 }
 
-fn main() -> ExitCode {
-    // A bad command line ends here, with clap's one-line error and exit status 2.
-    let options = <Options as clap::Parser>::parse();
-    exit_cleanly_when_the_environment_fails();
-    match tokio::runtime::Builder::new_multi_thread()
+/// Reads the command line. clap prints `--help` and `--version` and exits with status 0; a
+/// mistake gets clap's message on one line of stderr (its first paragraph, which names the
+/// argument and the values allowed) and exit status 2, before any work starts.
+fn read_options() -> Options {
+    <Options as clap::Parser>::try_parse().unwrap_or_else(|error| {
+        if !error.use_stderr() {
+            error.exit();
+        }
+        let message = error.render().to_string();
+        let first: Vec<&str> = message
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .collect();
+        let first: Vec<&str> = first.iter().map(|line| line.trim()).collect();
+        eprintln!("{} (see --help)", first.join(" "));
+        std::process::exit(2);
+    })
+}
+
+// ANCHOR: main
+/// The runtime, and in it the signal handlers. `signal` must be called inside a runtime: it is
+/// the runtime's driver that hands each signal to the streams.
+fn listen_for_signals() -> Result<(tokio::runtime::Runtime, Signals), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime.block_on(run(options.grace.0)),
-        Err(error) => {
-            eprintln!("error: cannot start the tokio runtime: {error}");
+        .map_err(|error| format!("cannot start the tokio runtime: {error}"))?;
+    let signals = {
+        let _inside = runtime.enter();
+        Signals::listen().map_err(|error| format!("cannot listen for signals: {error}"))?
+    };
+    Ok((runtime, signals))
+}
+
+fn main() -> ExitCode {
+    exit_cleanly_when_the_environment_fails();
+    // Listen first, before reading the command line and before any work: until the handlers
+    // are installed, SIGINT and SIGTERM end the process the default way, at once, with no
+    // report. The process starting, then the runtime being built in this call, is the only
+    // time a signal can still do that.
+    let listening = listen_for_signals();
+    // A bad command line still ends here, with one line of error and exit status 2.
+    let options = read_options();
+    match listening {
+        Ok((runtime, signals)) => runtime.block_on(run(signals, options.grace.0)),
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::FAILURE
         }
     }
 }
+// ANCHOR_END: main

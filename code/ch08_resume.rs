@@ -29,13 +29,16 @@ const SCHEMA_VERSION: i64 = 8;
 /// process ends, however it ends, so a crashed run leaves no stale lock behind.
 fn lock_for_this_run(path: &Path) -> Result<File, Failure> {
     // Creates the file if it is missing: an empty file is a new database to SQLite.
+    let doing = if path.exists() { "open" } else { "create" };
     let file = File::options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|error| Failure::Unusable(format!("{}: cannot open: {error}", path.display())))?;
+        .map_err(|error| {
+            Failure::Unusable(format!("{}: cannot {doing}: {error}", path.display()))
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(Failure::Failed(format!(
@@ -61,16 +64,12 @@ enum Contents {
 }
 
 /// Opens the file read-only, and refuses anything that is not empty or one of this chapter's
-/// databases in good order. Read-only: whatever the file turns out to be, it is left as it was.
+/// databases in good order. Read-only: whatever the file turns out to be, its bytes are left as
+/// they were (beside a database in write-ahead-log mode, SQLite creates the log's two files:
+/// `refusal` below).
 fn inspect(path: &Path) -> Result<(Connection, Contents), Failure> {
     let unusable = |what: String| Failure::Unusable(format!("{}: {what}", path.display()));
-    let refuse = |error: rusqlite::Error| match error.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => unusable("not an SQLite database".into()),
-        Some(ErrorCode::DatabaseCorrupt) => {
-            unusable(format!("damaged ({error}); refusing to use it"))
-        }
-        _ => Failure::Failed(format!("{}: cannot read: {error}", path.display())),
-    };
+    let refuse = |error| refusal(path, "cannot read", error);
     let db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|error| unusable(format!("cannot open: {error}")))?;
     // Reading the schema version reads the file's header: a file that is not a database
@@ -81,9 +80,10 @@ fn inspect(path: &Path) -> Result<(Connection, Contents), Failure> {
     let tables: i64 = db
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
         .map_err(refuse)?;
+    // The version number is one integer any program may write: the tables must be ours too.
     let contents = match (version, tables) {
-        (SCHEMA_VERSION, _) => Contents::Jobs,
         (0, 0) => Contents::Nothing,
+        (SCHEMA_VERSION, _) if layout(&db).map_err(refuse)? == our_layout(path)? => Contents::Jobs,
         _ => {
             return Err(unusable(
                 "an SQLite database, but not one of this chapter's; refusing to touch it".into(),
@@ -102,6 +102,71 @@ fn inspect(path: &Path) -> Result<(Connection, Contents), Failure> {
     Ok((db, contents))
 }
 
+/// This chapter's tables, created in an empty database in one transaction with the version.
+const TABLES: &str = "
+    CREATE TABLE jobs (
+        number   INTEGER PRIMARY KEY,
+        state    TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done')),
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE results (
+        number INTEGER PRIMARY KEY REFERENCES jobs (number),
+        value  INTEGER NOT NULL
+    );";
+
+/// What a database holds: one row per column of each table (its name, type, `NOT NULL`,
+/// default, and place in the primary key), and one per index, view or trigger.
+type Layout = Vec<Vec<rusqlite::types::Value>>;
+
+fn layout(db: &Connection) -> rusqlite::Result<Layout> {
+    let mut query = db.prepare(
+        "SELECT s.type, s.name, c.name, c.type, c.\"notnull\", c.dflt_value, c.pk
+         FROM sqlite_schema AS s LEFT JOIN pragma_table_info(s.name) AS c
+         ORDER BY s.type, s.name, c.cid",
+    )?;
+    let rows = query.query_map([], |row| (0..7).map(|i| row.get(i)).collect())?;
+    rows.collect()
+}
+
+/// The layout of `TABLES`, read from a database made for the purpose, in memory: the
+/// comparison cannot drift from what `set_up` creates.
+fn our_layout(path: &Path) -> Result<Layout, Failure> {
+    let ours = Connection::open_in_memory().and_then(|db| {
+        db.execute_batch(TABLES)?;
+        layout(&db)
+    });
+    ours.map_err(|error| Failure::Failed(format!("{}: {error}", path.display())))
+}
+
+/// Why SQLite could not use the file, and so the exit status: 2 when the file or its folder
+/// is unusable, 1 otherwise.
+fn refusal(path: &Path, doing: &str, error: rusqlite::Error) -> Failure {
+    let unusable = |what: String| Failure::Unusable(format!("{}: {what}", path.display()));
+    let extended = error.sqlite_error().map(|error| error.extended_code);
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => unusable("not an SQLite database".into()),
+        Some(ErrorCode::DatabaseCorrupt) => {
+            unusable(format!("damaged ({error}); refusing to use it"))
+        }
+        // A write-ahead-logged database is read through two files beside it, `-wal` and
+        // `-shm`, which SQLite creates if they are missing, for a reader too.
+        _ if extended == Some(rusqlite::ffi::SQLITE_READONLY_DIRECTORY) => {
+            let folder = match path.parent() {
+                Some(folder) if !folder.as_os_str().is_empty() => folder,
+                _ => Path::new("."),
+            };
+            unusable(format!(
+                "its folder, {}, is not writable, and SQLite must create its two log files \
+                 ({}-wal, {}-shm) there to use the database, even to read it",
+                folder.display(),
+                path.display(),
+                path.display()
+            ))
+        }
+        _ => Failure::Failed(format!("{}: {doing}: {error}", path.display())),
+    }
+}
+
 /// Opens the database for this run, read-write, once `inspect` has accepted the file, and
 /// creates the schema in an empty one.
 fn open(path: &Path) -> Result<Connection, Failure> {
@@ -109,10 +174,8 @@ fn open(path: &Path) -> Result<Connection, Failure> {
     let (_, contents) = inspect(path)?;
     // rusqlite waits up to 5 s for SQLite's own locks. With this run's lock held, only a
     // reader (`--status`) takes them, and only for a moment.
-    let db = Connection::open(path)
-        .map_err(|error| Failure::Failed(format!("{}: cannot open: {error}", path.display())))?;
-    set_up(db, contents)
-        .map_err(|error| Failure::Failed(format!("{}: cannot set up: {error}", path.display())))
+    let db = Connection::open(path).map_err(|error| refusal(path, "cannot open", error))?;
+    set_up(db, contents).map_err(|error| refusal(path, "cannot set up", error))
 }
 
 fn set_up(db: Connection, contents: Contents) -> rusqlite::Result<Connection> {
@@ -128,18 +191,7 @@ fn set_up(db: Connection, contents: Contents) -> rusqlite::Result<Connection> {
         return Ok(db);
     }
     db.execute_batch(&format!(
-        "BEGIN;
-         CREATE TABLE jobs (
-             number   INTEGER PRIMARY KEY,
-             state    TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done')),
-             attempts INTEGER NOT NULL DEFAULT 0
-         );
-         CREATE TABLE results (
-             number INTEGER PRIMARY KEY REFERENCES jobs (number),
-             value  INTEGER NOT NULL
-         );
-         PRAGMA user_version = {SCHEMA_VERSION};
-         COMMIT;"
+        "BEGIN; {TABLES} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     ))?;
     Ok(db)
 }
@@ -358,7 +410,8 @@ fn start(path: &Path, jobs: u32) -> Result<(), Failure> {
 }
 
 /// `--status` and `--results`: read the database, read-only, and print. No lock is needed:
-/// in WAL mode a reader sees the last commit, even while a run is writing.
+/// in WAL mode a reader sees the last commit, even while a run is writing. A reader, too,
+/// needs the log's two files beside the database, and SQLite creates them if they are missing.
 fn report(path: &Path, results: bool) -> Result<(), Failure> {
     let unusable = |what: &str| Failure::Unusable(format!("{}: {what}", path.display()));
     if path == Path::new(":memory:") {
@@ -393,8 +446,9 @@ fn report(path: &Path, results: bool) -> Result<(), Failure> {
 ///
 /// Exit status: 0 when every job is done; 1 when another run is using the database (try again
 /// when it ends) or the database fails during the run; 2 for a bad command line, or a file that
-/// is not one of this chapter's databases in good order (not SQLite, another program's, damaged);
-/// 141 when the output is closed (`| head`): the run stops there, and the next one resumes.
+/// is not one of this chapter's databases in good order (not SQLite, another program's, damaged)
+/// or that SQLite cannot use where it is (in a folder it cannot write); 141 when the output is
+/// closed (`| head`): the run stops there, and the next one resumes.
 #[derive(clap::Parser)]
 #[command(name = "ch08_resume", version)]
 struct Options {
@@ -409,11 +463,12 @@ struct Options {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     jobs: u32,
     /// Print `completed=N pending=M` and exit. Opens the database read-only, even while a run
-    /// is using it.
+    /// is using it (SQLite creates its log's two files beside it if they are missing, which
+    /// takes a folder it can write).
     #[arg(long, conflicts_with_all = ["jobs", "results"])]
     status: bool,
     /// Print every recorded result, `task_number=N result=R attempts=A`, and exit. Opens the
-    /// database read-only, even while a run is using it.
+    /// database read-only, even while a run is using it (as `--status` does).
     #[arg(long, conflicts_with = "jobs")]
     results: bool,
 }
@@ -475,10 +530,29 @@ fn exit_cleanly_when_the_environment_fails() {
     }));
 }
 
+/// Reads the command line. clap prints `--help` and `--version` and exits with status 0; a
+/// mistake gets clap's message on one line of stderr (its first paragraph, which names the
+/// argument and the values allowed) and exit status 2, before any work starts.
+fn read_options() -> Options {
+    <Options as clap::Parser>::try_parse().unwrap_or_else(|error| {
+        if !error.use_stderr() {
+            error.exit();
+        }
+        let message = error.render().to_string();
+        let first: Vec<&str> = message
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .collect();
+        let first: Vec<&str> = first.iter().map(|line| line.trim()).collect();
+        eprintln!("{} (see --help)", first.join(" "));
+        std::process::exit(2);
+    })
+}
+
 fn main() -> ExitCode {
-    // A bad command line ends here, with clap's one-line error and exit status 2.
-    let options = <Options as clap::Parser>::parse();
     exit_cleanly_when_the_environment_fails();
+    // A bad command line ends here, with one line of error and exit status 2.
+    let options = read_options();
     let outcome = if options.status || options.results {
         report(&options.db, options.results)
     } else {

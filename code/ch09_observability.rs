@@ -265,7 +265,13 @@ fn observe(format: LogFormat, filter: EnvFilter) -> Result<ProgressBar, String> 
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(LogWriter(progress.clone()))
-        .with_ansi(terminal);
+        .with_ansi(terminal)
+        // A log line that cannot be written is lost, and the run goes on: the logs are a view
+        // of the run, not its result, which is the report on standard output. By default the
+        // subscriber reports a failed write with `eprintln!`, on the very stderr that failed
+        // (a full disk, `2>/dev/full`), and `eprintln!` panics when it cannot write: the run
+        // would end with no report. Nowhere is left to say that a log was lost, so it is not.
+        .log_internal_errors(false);
     let installed = match format {
         LogFormat::Readable => logs.compact().try_init(),
         LogFormat::Json => logs
@@ -281,10 +287,14 @@ fn observe(format: LogFormat, filter: EnvFilter) -> Result<ProgressBar, String> 
 /// The target of every span and event in this file: its module's path, `ch09_observability`.
 const TARGET: &str = module_path!();
 
-/// The filter `RUST_LOG` asks for; `info` when it is unset or empty. A mistake in it is refused
-/// rather than costing a run without the logs that were wanted: what `EnvFilter` cannot parse,
-/// and a bare word that is neither a level nor this program's target. `EnvFilter` reads
-/// `RUST_LOG=warning` as "everything logged under the target `warning`", which is nothing here.
+/// The filter `RUST_LOG` asks for; `info` when it is unset or empty. `EnvFilter` accepts many
+/// mistakes that then log nothing at all, so these are refused, before the run rather than
+/// after it: what `EnvFilter` cannot parse; a bare word that is neither a level nor this
+/// program's target (`warning` reads as "everything under the target `warning`"); a level
+/// where a target goes (`info=`); a target a letter or two away from this program's, or it
+/// in capitals (`ch09_observabilty=debug`, `ch09-observability=debug`); an empty span name
+/// (`[]`). Other crates' targets, such as `hyper=warn`, are left alone: they log nothing
+/// here, but the same `RUST_LOG` may be meant for several programs.
 fn log_filter() -> Result<EnvFilter, String> {
     let value = std::env::var_os("RUST_LOG").unwrap_or_default();
     let value = value
@@ -305,12 +315,8 @@ fn log_filter() -> Result<EnvFilter, String> {
                 "RUST_LOG={value:?}: {directive:?} does not parse: {error}"
             ));
         }
-        let bare_word = !directive.contains(['=', '[']);
-        if bare_word && directive.parse::<LevelFilter>().is_err() && *directive != TARGET {
-            return Err(format!(
-                "RUST_LOG={value:?}: {directive:?} is neither a level \
-                 (trace, debug, info, warn, error, off) nor this program's target ({TARGET})"
-            ));
+        if let Some(mistake) = mistake_in(directive) {
+            return Err(format!("RUST_LOG={value:?}: {directive:?} {mistake}"));
         }
     }
     builder
@@ -318,6 +324,62 @@ fn log_filter() -> Result<EnvFilter, String> {
         .map_err(|error| format!("RUST_LOG={value:?}: {error}"))
 }
 // ANCHOR_END: logging
+
+/// What is wrong with a directive that `EnvFilter` parses, if it is one of the mistakes that
+/// `log_filter` refuses.
+fn mistake_in(directive: &str) -> Option<String> {
+    // A directive is `target[span{field=value}]=level`, every part optional.
+    let target = directive.split(['[', '=']).next().unwrap_or_default();
+    // Not the empty word, which `LevelFilter` reads as `error`.
+    let is_level = |word: &str| !word.is_empty() && word.parse::<LevelFilter>().is_ok();
+    // `EnvFilter` matches a target by its start: `ch09` is this program's target too.
+    let is_ours = TARGET.starts_with(target);
+    if target == directive {
+        // A bare word is a level, or a target whose every event is wanted.
+        return (!is_level(target) && !is_ours).then(|| {
+            format!(
+                "is neither a level (trace, debug, info, warn, error, off) \
+                 nor this program's target ({TARGET})"
+            )
+        });
+    }
+    if is_level(target) {
+        return Some(format!(
+            "names {target:?} as a target: a level goes alone (RUST_LOG={target}) \
+             or after a target ({TARGET}={target})"
+        ));
+    }
+    if !target.is_empty() && !is_ours && edit_distance(&target.to_lowercase(), TARGET) <= 2 {
+        return Some(format!(
+            "names the target {target:?}, which is not this program's ({TARGET}): a typo?"
+        ));
+    }
+    if directive
+        .split_once('[')
+        .is_some_and(|(_, span)| span.starts_with(']'))
+    {
+        return Some("filters on a span with an empty name, and no span has one".to_string());
+    }
+    None
+}
+
+/// How many letters must be inserted, deleted or replaced to turn `a` into `b` (Levenshtein).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // The last row of the classic table: `row[j]` is the distance between the part of `a`
+    // read so far and `b[..j]`.
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &b_char) in b.iter().enumerate() {
+            let replaced = diagonal + usize::from(a_char != b_char);
+            diagonal = row[j + 1];
+            row[j + 1] = replaced.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
 
 /// Which clock tokio's timers follow: the real one, or tokio's paused clock, on which a sleep
 /// completes at once and the time it would have taken is added to a virtual clock.
@@ -349,7 +411,9 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
             .build(),
         // The paused clock needs the single-threaded runtime.
         Clock::Paused => {
-            eprintln!(
+            // A note, not a result: if stderr cannot take it, the run goes on all the same.
+            let _ = writeln!(
+                std::io::stderr(),
                 "note: tokio's clock is paused: sleeps take no real time, elapsed is virtual"
             );
             tokio::runtime::Builder::new_current_thread()
@@ -375,8 +439,9 @@ struct Options {
 
 const RUST_LOG_HELP: &str = "\
 RUST_LOG filters the logs, as in RUST_LOG=warn or RUST_LOG=ch09_observability=debug (default:
-info). One that does not parse, or a bare word that is neither a level nor ch09_observability,
-is refused. A progress bar shows while standard error is a terminal.";
+info). Refused: what does not parse, a bare word that is neither a level nor ch09_observability,
+a level as a target (info=), a target a letter or two from ch09_observability, an empty span
+name ([]). A progress bar shows while standard error is a terminal.";
 
 /// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
 /// operating system takes away what it cannot run without: `println!` panics when its output
@@ -410,10 +475,29 @@ fn exit_cleanly_when_the_environment_fails() {
     }));
 }
 
+/// Reads the command line. clap prints `--help` and `--version` and exits with status 0; a
+/// mistake gets clap's message on one line of stderr (its first paragraph, which names the
+/// argument and the values allowed) and exit status 2, before any work starts.
+fn read_options() -> Options {
+    <Options as clap::Parser>::try_parse().unwrap_or_else(|error| {
+        if !error.use_stderr() {
+            error.exit();
+        }
+        let message = error.render().to_string();
+        let first: Vec<&str> = message
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .collect();
+        let first: Vec<&str> = first.iter().map(|line| line.trim()).collect();
+        eprintln!("{} (see --help)", first.join(" "));
+        std::process::exit(2);
+    })
+}
+
 fn main() -> ExitCode {
-    // A bad command line ends here, with clap's one-line error and exit status 2.
-    let options = <Options as clap::Parser>::parse();
     exit_cleanly_when_the_environment_fails();
+    // A bad command line ends here, with one line of error and exit status 2.
+    let options = read_options();
     // A bad RUST_LOG is bad input too: refused before any work starts.
     let filter = match log_filter() {
         Ok(filter) => filter,

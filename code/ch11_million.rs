@@ -290,16 +290,53 @@ impl Drop for KillOnDrop {
 }
 // ANCHOR_END: kill_on_drop
 
+/// Why a run ended before the end.
+enum Halt {
+    /// SIGINT or SIGTERM stopped it: the signal's name and number.
+    Signal(&'static str, i32),
+    /// It cannot be done as asked (exit status 2): what is missing, in one line.
+    Refused(String),
+    /// Something failed (exit status 1): what, in one line.
+    Failed(String),
+}
+
+impl From<String> for Halt {
+    fn from(message: String) -> Halt {
+        Halt::Failed(message)
+    }
+}
+
+/// The stop a child's end means, if it died of SIGINT or SIGTERM. Such a signal was meant to
+/// stop the run: `pkill ch11_million`, say, signals the parent and its children alike, and
+/// whichever of the two ends the parent notices first, the run stops the same way.
+fn stopped_by(status: std::process::ExitStatus) -> Option<Halt> {
+    use std::os::unix::process::ExitStatusExt as _;
+    use tokio::signal::unix::SignalKind;
+    let number = status.signal()?;
+    if number == SignalKind::interrupt().as_raw_value() {
+        Some(Halt::Signal("SIGINT", number))
+    } else if number == SignalKind::terminate().as_raw_value() {
+        Some(Halt::Signal("SIGTERM", number))
+    } else {
+        None
+    }
+}
+
 /// Runs a child process to its end and returns what it printed. Its stderr is this program's,
 /// so that its own error, if it has one, reaches the reader as it wrote it.
-async fn run_child(mut command: Command, what: &str) -> Result<String, String> {
+async fn run_child(mut command: Command, what: &str) -> Result<String, Halt> {
+    use std::os::unix::process::CommandExt as _;
     let child = command
         .stdout(Stdio::piped())
+        // A process group of its own: a terminal sends Ctrl-C to its whole foreground group,
+        // and the child must not die of it before this program has seen it (it would look
+        // like a failed measurement). This program alone gets it, and stops the child.
+        .process_group(0)
         .spawn()
         .map_err(|error| format!("cannot start {what}: {error}"))?;
     let mut child = KillOnDrop(child);
     let Some(mut stdout) = child.0.stdout.take() else {
-        return Err(format!("{what}: no pipe from its stdout")); // piped above: not reached
+        return Err(Halt::Failed(format!("{what}: no pipe from its stdout"))); // piped above: not reached
     };
     // std's pipes block: read this one on tokio's blocking threads, so that the task stays
     // free to be dropped meanwhile. The read ends when the child's stdout closes, as it
@@ -317,8 +354,11 @@ async fn run_child(mut command: Command, what: &str) -> Result<String, String> {
         .0
         .wait()
         .map_err(|error| format!("waiting for {what}: {error}"))?;
+    if let Some(stop) = stopped_by(status) {
+        return Err(stop);
+    }
     if !status.success() {
-        return Err(format!("{what} failed ({status})"));
+        return Err(Halt::Failed(format!("{what} failed ({status})")));
     }
     Ok(text)
 }
@@ -326,7 +366,7 @@ async fn run_child(mut command: Command, what: &str) -> Result<String, String> {
 /// Runs one pattern in a child process of this same program, and returns the line it printed.
 /// The child's command line is the one a reader types to measure one pattern and one work
 /// (they are then measured in that process): there is no hidden mode.
-async fn measure_in_child(pattern: Pattern, items: u64, work: Work) -> Result<String, String> {
+async fn measure_in_child(pattern: Pattern, items: u64, work: Work) -> Result<String, Halt> {
     let program = std::env::current_exe().map_err(|error| format!("own path: {error}"))?;
     let mut command = Command::new(program);
     command.args([
@@ -350,7 +390,7 @@ fn figure(line: &str, key: &str) -> Option<f64> {
 }
 
 /// Runs a Python pattern in its own interpreter, and returns the line it printed.
-async fn measure_python(pattern: &str, items: u64, work: Work) -> Result<String, String> {
+async fn measure_python(pattern: &str, items: u64, work: Work) -> Result<String, Halt> {
     let mut command = Command::new("python3");
     command.args([TWIN, "--pattern", pattern, "--work", &work.to_string()]);
     command.args(["--items", &items.to_string()]);
@@ -358,8 +398,9 @@ async fn measure_python(pattern: &str, items: u64, work: Work) -> Result<String,
     Ok(stdout.trim().to_string())
 }
 
-/// The machine, for the stamp on the table.
-fn machine() -> String {
+/// The machine, for the stamp on the table. `Err` if SIGINT or SIGTERM ended one of the
+/// commands it asks (they share this program's process group, as the terminal's Ctrl-C does).
+fn machine() -> Result<String, Halt> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -378,23 +419,24 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| std::env::consts::OS.into());
     let version = |program: &str| {
-        Command::new(program)
-            .arg("--version")
-            .output()
-            .ok()
+        let output = Command::new(program).arg("--version").output().ok();
+        if let Some(stop) = output.as_ref().and_then(|out| stopped_by(out.status)) {
+            return Err(stop);
+        }
+        Ok(output
             .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
             .filter(|text| !text.is_empty())
-            .unwrap_or_else(|| format!("{program}: unknown"))
+            .unwrap_or_else(|| format!("{program}: unknown")))
     };
-    format!(
+    Ok(format!(
         "{cpu}, {cores} cores, {os}, {}, {}",
-        version("rustc"),
-        version("python3")
-    )
+        version("rustc")?,
+        version("python3")?
+    ))
 }
 
 /// Runs everything, both languages, and writes the chapter's table and plot.
-async fn compare(items: u64) -> Result<(), String> {
+async fn compare(items: u64) -> Result<(), Halt> {
     use clap::ValueEnum as _;
     let mut rows = Vec::new();
     for &work in Work::value_variants() {
@@ -426,7 +468,7 @@ async fn compare(items: u64) -> Result<(), String> {
         "Measured with `cargo run --release --bin ch11_million -- --compare` on {}.\n\n\
          | language | pattern | work | items | seconds | items per second | peak memory (MB) |\n\
          |---|---|---|---|---|---|---|\n",
-        machine()
+        machine()?
     );
     for (language, line) in &rows {
         let field = |key: &str| {
@@ -649,7 +691,7 @@ fn stop_signal() -> std::io::Result<impl Future<Output = (&'static str, i32)>> {
 // ANCHOR_END: signals
 
 /// Measures each pattern and work in a child process of its own, one after another.
-async fn in_children(patterns: &[Pattern], works: &[Work], items: u64) -> Result<(), String> {
+async fn in_children(patterns: &[Pattern], works: &[Work], items: u64) -> Result<(), Halt> {
     for &work in works {
         for &pattern in patterns {
             println!("{}", measure_in_child(pattern, items, work).await?);
@@ -665,32 +707,37 @@ const PLOT: &str = "chapters/ch11_million.svg";
 
 /// What `--compare` needs, checked before its minutes of work: a folder it can write the table
 /// and the plot in, the Python twin, and a python3 (3.9 or later) that runs it. `Err` says
-/// what is missing, in one line.
-fn compare_can_finish() -> Result<(), String> {
+/// what is missing, in one line; or, if SIGINT or SIGTERM ended a python3 it asked (it shares
+/// this program's process group, as the terminal's Ctrl-C does), that the run was stopped.
+fn compare_can_finish() -> Result<(), Halt> {
+    let refuse = |message: String| Halt::Refused(format!("--compare: {message}"));
     let from_root = "run it from the project's root";
     // Whether a file can be created in the folder: only trying tells for sure (permissions,
     // a read-only file system, a folder that is not there).
     let probe = format!("chapters/.ch11_million.{}.probe", std::process::id());
     std::fs::File::create_new(&probe)
-        .map_err(|error| format!("cannot write in chapters/ ({error}); {from_root}"))?;
+        .map_err(|error| refuse(format!("cannot write in chapters/ ({error}); {from_root}")))?;
     let _ = std::fs::remove_file(&probe);
     // The files, where they exist already: opened to append, which changes nothing.
     for file in [TABLE, PLOT] {
         match std::fs::OpenOptions::new().append(true).open(file) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                return Err(format!("cannot write {file}: {error}"));
+                return Err(refuse(format!("cannot write {file}: {error}")));
             }
             _ => {}
         }
     }
     if !std::path::Path::new(TWIN).is_file() {
-        return Err(format!("no {TWIN}; {from_root}"));
+        return Err(refuse(format!("no {TWIN}; {from_root}")));
     }
     let needs = "it needs python3, 3.9 or later, on the PATH";
     let version = Command::new("python3")
         .arg("--version")
         .output()
-        .map_err(|error| format!("cannot run python3 ({error}): {needs}"))?;
+        .map_err(|error| refuse(format!("cannot run python3 ({error}): {needs}")))?;
+    if let Some(stop) = stopped_by(version.status) {
+        return Err(stop);
+    }
     // "Python 3.11.7"; Python 2 printed it on stderr.
     let said = [version.stdout, version.stderr].concat();
     let said = String::from_utf8_lossy(&said);
@@ -701,20 +748,23 @@ fn compare_can_finish() -> Result<(), String> {
         .map(|numbers| numbers.split('.').map_while(|n| n.parse().ok()).collect())
         .unwrap_or_default();
     if !version.status.success() || numbers.len() < 2 || (numbers[0], numbers[1]) < (3, 9) {
-        return Err(format!("python3 --version says {said:?}: {needs}"));
+        return Err(refuse(format!("python3 --version says {said:?}: {needs}")));
     }
     // One job, to see that the twin runs under this python3 and prints its line.
     let trial = Command::new("python3")
         .args([TWIN, "--pattern", "queue", "--work", "zero", "--items", "1"])
         .output()
-        .map_err(|error| format!("cannot run python3 {TWIN}: {error}"))?;
+        .map_err(|error| refuse(format!("cannot run python3 {TWIN}: {error}")))?;
+    if let Some(stop) = stopped_by(trial.status) {
+        return Err(stop);
+    }
     if !trial.status.success() || !trial.stdout.starts_with(b"pattern=queue ") {
         let stderr = String::from_utf8_lossy(&trial.stderr);
         let last = stderr.lines().last().unwrap_or_default();
-        return Err(format!(
+        return Err(refuse(format!(
             "python3 {TWIN} does not run ({}): {last}",
             trial.status
-        ));
+        )));
     }
     Ok(())
 }
@@ -821,28 +871,39 @@ fn exit_cleanly_when_the_environment_fails() {
     }));
 }
 
+/// Reads the command line. clap prints `--help` and `--version` and exits with status 0; a
+/// mistake gets clap's message on one line of stderr (its first paragraph, which names the
+/// argument and the values allowed) and exit status 2, before any work starts.
+fn read_options() -> Options {
+    <Options as clap::Parser>::try_parse().unwrap_or_else(|error| {
+        if !error.use_stderr() {
+            error.exit();
+        }
+        let message = error.render().to_string();
+        let first: Vec<&str> = message
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .collect();
+        let first: Vec<&str> = first.iter().map(|line| line.trim()).collect();
+        eprintln!("{} (see --help)", first.join(" "));
+        std::process::exit(2);
+    })
+}
+
 fn main() -> ExitCode {
-    // A bad command line ends here, with clap's one-line error and exit status 2.
-    let options = <Options as clap::Parser>::parse();
     // Also in each child, whose stdout is a pipe to this program: if this program is gone,
     // the child ends quietly with status 141 instead of a panic trace.
     exit_cleanly_when_the_environment_fails();
+    // A bad command line ends here, with one line of error and exit status 2.
+    let options = read_options();
     let started = std::time::Instant::now();
     let (patterns, works, items) = (options.pattern.0, options.work.0, options.items);
     let result = if let ([pattern], [work], false) = (&patterns[..], &works[..], options.compare) {
         // One pattern and one work: measured here, in this process. Each child runs this.
-        measure(*pattern, items, *work)
+        // It starts no process of its own, so a signal may end it as it ends any program.
+        measure(*pattern, items, *work).map_err(Halt::Failed)
     } else {
-        if options.compare
-            && let Err(message) = compare_can_finish()
-        {
-            eprintln!("error: --compare: {message}");
-            return ExitCode::from(2);
-        }
-        match in_child_processes(options.compare, &patterns, &works, items) {
-            Ok(result) => result,
-            Err(code) => return code,
-        }
+        in_child_processes(options.compare, &patterns, &works, items)
     };
     match result {
         Ok(()) => {
@@ -852,7 +913,17 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(message) => {
+        Err(Halt::Signal(name, number)) => {
+            // The child it was running, if any, has been killed and reaped by now (see
+            // `KillOnDrop`), or had died of that same signal.
+            eprintln!("{name}: stopped, and the measurement in progress with it");
+            ExitCode::from(128 + number as u8)
+        }
+        Err(Halt::Refused(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Halt::Failed(message)) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
@@ -860,43 +931,43 @@ fn main() -> ExitCode {
 }
 
 /// Runs the measurements in child processes, on a runtime that also listens for SIGTERM and
-/// SIGINT. `Err` is the exit status when the program cannot go on: stopped by a signal
-/// (128 plus its number), or unable to start the runtime or to listen (1).
+/// SIGINT, and, for `--compare`, checks first that the comparison can finish.
 fn in_child_processes(
     compare_too: bool,
     patterns: &[Pattern],
     works: &[Work],
     items: u64,
-) -> Result<Result<(), String>, ExitCode> {
+) -> Result<(), Halt> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|error| {
-            eprintln!("error: cannot start the tokio runtime: {error}");
-            ExitCode::FAILURE
-        })?;
+        .map_err(|error| format!("cannot start the tokio runtime: {error}"))?;
+    // Listening starts first, before anything that takes time: from here on neither signal
+    // ends the program on its own, so no child can be left running. Before this line (the
+    // program's first millisecond or so), a signal ends the program as it ends any other,
+    // before there is a child to leave behind.
+    let stopped = {
+        let _inside = runtime.enter(); // tokio's signals belong to a runtime
+        stop_signal().map_err(|error| format!("cannot listen for SIGTERM and SIGINT: {error}"))?
+    };
+    if compare_too {
+        // Its python3 commands are short; a signal meanwhile is seen right after them.
+        compare_can_finish()?;
+    }
     let outcome = runtime.block_on(async {
-        // Before the first child starts, so that no signal can leave one running.
-        let stopped = stop_signal().map_err(|error| {
-            eprintln!("error: cannot listen for SIGTERM and SIGINT: {error}");
-            ExitCode::FAILURE
-        })?;
         tokio::select! {
             // `biased`: a signal goes first, even when a measurement has just ended too.
             biased;
-            (name, number) = stopped => {
-                // By now `select!` has dropped the measurement, and so killed and reaped
-                // the child it was running (see `KillOnDrop`).
-                eprintln!("{name}: stopped, and the measurement in progress with it");
-                Err(ExitCode::from(128 + number as u8))
-            }
+            // By then `select!` has dropped the measurement, and so killed and reaped the
+            // child it was running (see `KillOnDrop`).
+            (name, number) = stopped => Err(Halt::Signal(name, number)),
             result = async {
                 if compare_too {
                     compare(items).await
                 } else {
                     in_children(patterns, works, items).await
                 }
-            } => Ok(result),
+            } => result,
         }
     });
     // A blocking read of a killed child's pipe may still be open if the child had children of

@@ -122,12 +122,13 @@ fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-fn kill(signal: &str, pid: u32) {
+/// Sends `signal` to `pid`: a process, or with a `-` before it, a process group.
+fn kill(signal: &str, pid: &str) {
     let sent = Command::new("kill")
-        .args(["-s", signal, &pid.to_string()])
+        .args(["-s", signal, "--", pid])
         .status()
         .expect("kill runs");
-    assert!(sent.success(), "kill -s {signal} {pid} failed");
+    assert!(sent.success(), "kill -s {signal} -- {pid} failed");
 }
 
 /// Kills the program if the test ends while it runs, so that no failure leaves it behind.
@@ -140,19 +141,46 @@ impl Drop for Running {
     }
 }
 
+/// Where a test sends its signal.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    /// The parent alone, as `kill PID` does.
+    Parent,
+    /// The parent's whole process group, as a terminal's Ctrl-C does.
+    Group,
+    /// The parent's children alone: what the parent cannot have asked for.
+    Children,
+}
+
+/// The process group of process `pid`, from Linux's /proc.
+fn process_group_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (command) state ppid pgrp ...`, counted after the command's last `)`.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
 /// Starts a run whose second child measures two million 1 ms sleeps through 50 consumers (at
-/// least 40 s), sends `signal` to the parent while that child runs, and checks that the parent
-/// exits with `status` and leaves no child behind.
-fn stopping_the_parent_stops_its_child(signal: &str, status: i32) {
-    let mut parent = Running(
-        Command::new(binary("ch11_million"))
-            .args(["--items", "2000000", "--pattern", "queue", "--work", "all"])
-            .current_dir(root())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ch11_million starts"),
-    );
+/// least 40 s), sends `signal` to `target` while that child runs, and checks that the parent
+/// exits with `status`, says it was stopped, and leaves no child behind.
+fn stopping_the_parent_stops_its_child(signal: &str, target: Target, status: i32) {
+    use std::os::unix::process::CommandExt as _;
+    let mut command = Command::new(binary("ch11_million"));
+    command
+        .args(["--items", "2000000", "--pattern", "queue", "--work", "all"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if target == Target::Group {
+        // A group of its own, whose number is the parent's: as a shell starts a command
+        // typed at the terminal, and so that the signal reaches no one else.
+        command.process_group(0);
+    }
+    let mut parent = Running(command.spawn().expect("ch11_million starts"));
     let pid = parent.0.id();
     // The first line is printed once the first child (no work: well under a second in a debug
     // build) has ended; the second child, the long one, starts right after.
@@ -168,14 +196,40 @@ fn stopping_the_parent_stops_its_child(signal: &str, status: i32) {
         .expect("the first measurement within 60 s");
     assert!(line.starts_with("pattern=queue work=zero "), "{line:?}");
     let mut children = Leftovers(Vec::new());
+    // The long child, once it runs its own program: until then (between fork and exec) it is
+    // still a copy of its parent, in its parent's process group.
+    let measuring = |child: &u32| {
+        std::fs::read(format!("/proc/{child}/cmdline"))
+            .is_ok_and(|line| line.windows(8).any(|word| word == b"sleep1ms"))
+    };
     assert!(
         within(Duration::from_secs(30), || {
             children.0 = children_of(pid);
-            !children.0.is_empty()
+            !children.0.is_empty() && children.0.iter().all(measuring)
         }),
-        "no child process"
+        "no child measuring sleep1ms: {:?}",
+        children.0
     );
-    kill(signal, pid);
+    match target {
+        Target::Parent => kill(signal, &pid.to_string()),
+        Target::Group => {
+            // The terminal's Ctrl-C reaches its foreground process group only: a child in a
+            // group of its own does not die of it before its parent has seen it.
+            for &child in &children.0 {
+                assert_ne!(
+                    process_group_of(child),
+                    Some(pid),
+                    "child {child} in its group"
+                );
+            }
+            kill(signal, &format!("-{pid}"));
+        }
+        Target::Children => {
+            for &child in &children.0 {
+                kill(signal, &child.to_string());
+            }
+        }
+    }
     let mut exited = None;
     assert!(
         within(Duration::from_secs(30), || {
@@ -191,7 +245,7 @@ fn stopping_the_parent_stops_its_child(signal: &str, status: i32) {
             within(Duration::from_secs(5), || {
                 !std::path::Path::new(&format!("/proc/{child}")).exists()
             }),
-            "child {child} still alive after its parent's SIG{signal}"
+            "child {child} still alive after SIG{signal}"
         );
     }
     // Only now: a child left alive would hold the stderr it shares with its parent open.
@@ -200,8 +254,10 @@ fn stopping_the_parent_stops_its_child(signal: &str, status: i32) {
     pipe.read_to_string(&mut stderr).expect("its stderr");
     let code = exited.and_then(|status| status.code());
     assert_eq!(code, Some(status), "{stderr}");
-    let said = format!("SIG{signal}: stopped");
-    assert!(stderr.contains(&said), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!("SIG{signal}: stopped, and the measurement in progress with it\n")
+    );
 }
 
 /// Whether a process `pid` runs ch11_million: not one that has ended, nor one that has since
@@ -228,12 +284,184 @@ impl Drop for Leftovers {
 
 #[test]
 fn sigterm_stops_the_parent_and_its_child() {
-    stopping_the_parent_stops_its_child("TERM", 143);
+    stopping_the_parent_stops_its_child("TERM", Target::Parent, 143);
 }
 
 #[test]
 fn sigint_stops_the_parent_and_its_child() {
-    stopping_the_parent_stops_its_child("INT", 130);
+    stopping_the_parent_stops_its_child("INT", Target::Parent, 130);
+}
+
+#[test]
+fn ctrl_c_to_the_whole_process_group_stops_the_run_with_status_130() {
+    stopping_the_parent_stops_its_child("INT", Target::Group, 130);
+}
+
+#[test]
+fn a_child_killed_by_sigterm_stops_the_run_as_sigterm_does() {
+    // As `pkill ch11_million` does, which signals parent and children alike: whichever end
+    // the parent notices first, the run stops the same way.
+    stopping_the_parent_stops_its_child("TERM", Target::Children, 143);
+}
+
+/// The processes whose environment holds `marker`, from Linux's /proc: a run's children, even
+/// once their parent has gone and they belong to another.
+fn processes_marked(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .windows(marker.len())
+                    .any(|w| w == marker.as_bytes())
+            })
+        })
+        .collect()
+}
+
+/// The processes of a run, marked in their environment, that a failing test kills, so that
+/// no failure leaves one behind.
+struct Marked(String);
+
+impl Drop for Marked {
+    fn drop(&mut self) {
+        for pid in processes_marked(&self.0) {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// Whether process `pid` catches both SIGINT and SIGTERM: bits 1 and 14 of the `SigCgt` mask
+/// in /proc/PID/status (signal N is bit N - 1).
+fn catches_sigint_and_sigterm(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & 0x4002 == 0x4002)
+}
+
+/// Starts ch11_million with `args` from `folder`, with `PATH` set to `path`, in a process group
+/// of its own; calls `ready` with its pid until it says the moment has come; sends SIGINT to
+/// the whole group, as Ctrl-C does; and checks that the run stopped with status 130 and its
+/// one line, leaving no process of its own behind.
+fn ctrl_c_when(
+    args: &[&str],
+    folder: &std::path::Path,
+    path: &std::ffi::OsStr,
+    mut ready: impl FnMut(u32) -> bool,
+) {
+    use std::os::unix::process::CommandExt as _;
+    // Every process the run starts inherits this: it finds them all, whoever their parent.
+    let marker = Marked(format!(
+        "CH11_MILLION_TEST_RUN={}",
+        tempfile_path("run").display()
+    ));
+    let (name, value) = marker.0.split_once('=').expect("NAME=VALUE");
+    let mut parent = Running(
+        Command::new(binary("ch11_million"))
+            .args(args)
+            .current_dir(folder)
+            .env("PATH", path)
+            .env(name, value)
+            .env_remove("RUST_BACKTRACE")
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ch11_million starts"),
+    );
+    let pid = parent.0.id();
+    assert!(
+        within(Duration::from_secs(30), || ready(pid)),
+        "not ready within 30 s"
+    );
+    kill("INT", &format!("-{pid}"));
+    let mut exited = None;
+    assert!(
+        within(Duration::from_secs(30), || {
+            exited = parent.0.try_wait().ok().flatten();
+            exited.is_some()
+        }),
+        "still running 30 s after SIGINT"
+    );
+    // The run has ended: what still holds the marker a few seconds on was left behind (a
+    // zombie waiting to be reaped shows no environment).
+    let mut left = Vec::new();
+    assert!(
+        within(Duration::from_secs(5), || {
+            left = processes_marked(&marker.0);
+            left.is_empty()
+        }),
+        "left running: {left:?}"
+    );
+    let mut stderr = String::new();
+    let pipe = parent.0.stderr.as_mut().expect("stderr is piped");
+    pipe.read_to_string(&mut stderr).expect("its stderr");
+    assert_eq!(
+        exited.and_then(|status| status.code()),
+        Some(130),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr,
+        "SIGINT: stopped, and the measurement in progress with it\n"
+    );
+}
+
+#[test]
+fn ctrl_c_as_soon_as_the_program_listens_stops_it_cleanly() {
+    // The earliest moment the program can promise anything: once it catches both signals.
+    // Before that (its first millisecond or so), it ends as any program does, on its own.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    ctrl_c_when(
+        &["--items", "2000000", "--pattern", "queue", "--work", "all"],
+        root(),
+        &path,
+        catches_sigint_and_sigterm,
+    );
+}
+
+#[test]
+fn compare_listens_for_ctrl_c_before_it_checks_python() {
+    // A folder with what --compare checks: chapters/ to write in, and a twin for a fake
+    // python3 that says when it has started, then waits to be stopped.
+    let folder = tempfile_path("compare-stopped");
+    std::fs::create_dir_all(folder.join("chapters")).expect("a temporary folder");
+    std::fs::create_dir_all(folder.join("code")).expect("a temporary folder");
+    std::fs::write(folder.join("code/ch11_million.py"), "").expect("a twin");
+    let fake = folder.join("bin");
+    std::fs::create_dir(&fake).expect("a folder for the fake python3");
+    let started = folder.join("python3-started");
+    let script = format!("#!/bin/sh\n: > '{}'\nexec sleep 60\n", started.display());
+    let python3 = fake.join("python3");
+    std::fs::write(&python3, script).expect("a fake python3");
+    let mut mode = std::fs::metadata(&python3)
+        .expect("it exists")
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    std::fs::set_permissions(&python3, mode).expect("it can be made executable");
+    let path = std::env::join_paths(std::iter::once(fake.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("a PATH");
+    ctrl_c_when(&["--compare"], &folder, &path, |pid| {
+        // Once python3 runs, the program is checking it: it must listen already. The fake
+        // python3 then waits to be stopped by the same Ctrl-C.
+        started.exists() && {
+            assert!(catches_sigint_and_sigterm(pid), "checks before it listens");
+            true
+        }
+    });
+    std::fs::remove_dir_all(&folder).expect("the temporary folder can be removed");
 }
 
 /// Runs ch11_million with `stdout` as its output; its status and stderr.

@@ -1,6 +1,7 @@
 //! Chapter 9's logs, on the real binary: every JSON line parses, the report agrees with the
 //! logged events, RUST_LOG filters, every warning names its job whatever RUST_LOG keeps, a
-//! mistaken RUST_LOG is refused in one line, and no terminal escape code reaches a pipe.
+//! mistaken RUST_LOG is refused in one line, no terminal escape code reaches a pipe, and a
+//! stderr that cannot take the logs does not cost the run its report.
 //! Every run is on the paused clock, so that it takes no time worth waiting for.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +21,12 @@ const HANG_LIMIT: Duration = Duration::from_secs(120);
 /// Runs the chapter with `args` and `RUST_LOG` set to `rust_log` (removed when `None`), to its
 /// end or until `HANG_LIMIT`.
 fn run_with(args: &[&str], rust_log: Option<&OsStr>) -> Output {
+    run_with_stderr(args, rust_log, Stdio::piped())
+}
+
+/// `run_with`, with standard error sent to `stderr`; when that is not a pipe, the output's
+/// `stderr` is empty.
+fn run_with_stderr(args: &[&str], rust_log: Option<&OsStr>, stderr: Stdio) -> Output {
     let mut command = Command::new(binary("ch09_observability"));
     command
         .args(args)
@@ -28,7 +35,7 @@ fn run_with(args: &[&str], rust_log: Option<&OsStr>) -> Output {
         .env_remove("RUST_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(stderr);
     if let Some(filter) = rust_log {
         command.env("RUST_LOG", filter);
     }
@@ -41,7 +48,7 @@ fn run_with(args: &[&str], rust_log: Option<&OsStr>) -> Output {
         })
     };
     let stdout = read_all(Box::new(child.stdout.take().expect("stdout is piped")));
-    let stderr = read_all(Box::new(child.stderr.take().expect("stderr is piped")));
+    let stderr = child.stderr.take().map(|pipe| read_all(Box::new(pipe)));
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("the child can be waited for") {
@@ -63,7 +70,7 @@ fn run_with(args: &[&str], rust_log: Option<&OsStr>) -> Output {
     Output {
         status,
         stdout: collect(stdout),
-        stderr: collect(stderr),
+        stderr: stderr.map(collect).unwrap_or_default(),
     }
 }
 
@@ -211,14 +218,33 @@ fn rust_log_chooses_what_is_logged() {
         warned,
         "RUST_LOG=' WARN , ':\n{spaced}"
     );
-    // This program's target alone enables every level of it.
-    for all in ["ch09_observability", "ch09_observability=trace"] {
+    // This program's target alone enables every level of it; so does the start of it, since
+    // `EnvFilter` matches a target by its start, even one a letter short of the whole.
+    for all in [
+        "ch09_observability",
+        "ch09_observability=trace",
+        "ch09",
+        "ch09_observabilit=trace",
+    ] {
         let (_, everything) = logs_of(&[], Some(all));
         assert!(
             everything.lines().count() > warned && everything.contains(" INFO "),
             "RUST_LOG={all}: {everything}"
         );
     }
+}
+
+#[test]
+fn other_crates_targets_are_left_alone() {
+    // Far from this program's target: another crate's, which logs nothing here, and not a
+    // mistake to refuse, since one RUST_LOG may be set for several programs.
+    let (_, nothing) = logs_of(&[], Some("hyper=warn"));
+    assert!(nothing.is_empty(), "RUST_LOG=hyper=warn logged: {nothing}");
+    let (stdout, warnings) = logs_of(&[], Some("warn,hyper=debug"));
+    assert!(
+        warnings.lines().count() > failed_jobs(&stdout),
+        "RUST_LOG=warn,hyper=debug lost the warnings:\n{warnings}"
+    );
 }
 
 #[test]
@@ -254,9 +280,35 @@ fn a_mistaken_rust_log_is_refused_in_one_line() {
         (b"warning", "\"warning\" is neither a level"),
         (b"info,warning", "\"warning\" is neither a level"),
         (b"Warning", "\"Warning\" is neither a level"),
-        // A target, but not one this program logs under.
+        // A target, but not one this program logs under, nor the start of it.
         (b"tokio", "\"tokio\" is neither a level"),
-        (b"ch09", "\"ch09\" is neither a level"),
+        (b"ch09_observability::jobs", "is neither a level"),
+        // A level where a target goes: everything under the target `info`, which is nothing.
+        (b"info=", "\"info=\" names \"info\" as a target"),
+        (b"WARN=debug", "names \"WARN\" as a target"),
+        (b"warn[task]=debug", "names \"warn\" as a target"),
+        // This program's target, misspelt: a letter left out, a dash for an underscore (the
+        // package's name), capitals, two letters swapped.
+        (
+            b"ch09_observabilty=debug",
+            "the target \"ch09_observabilty\", which is not this program's",
+        ),
+        (
+            b"ch09-observability=debug",
+            "\"ch09-observability\", which is not",
+        ),
+        (
+            b"CH09_OBSERVABILITY=info",
+            "\"CH09_OBSERVABILITY\", which is not",
+        ),
+        (
+            b"info,ch09_obsrevability[task]=warn",
+            "\"ch09_obsrevability\", which is not",
+        ),
+        // A span with an empty name, which no span has.
+        (b"[]", "\"[]\" filters on a span with an empty name"),
+        (b"[]=trace", "a span with an empty name"),
+        (b"ch09_observability[]=debug", "a span with an empty name"),
         // What `EnvFilter` itself cannot parse.
         (
             b"ch09_observability=loud",
@@ -279,5 +331,26 @@ fn a_mistaken_rust_log_is_refused_in_one_line() {
         assert!(stderr.starts_with("error: RUST_LOG="), "{stderr}");
         assert!(stderr.contains(words), "RUST_LOG={value:?}: {stderr}");
         assert!(output.stdout.is_empty(), "RUST_LOG={value:?} ran");
+    }
+}
+
+#[test]
+fn a_full_stderr_costs_the_logs_not_the_report() {
+    // Every level logged, in both formats, into a standard error that takes nothing: the run
+    // still succeeds, with the report it prints when its logs can be written. On the paused
+    // clock the report is the same from run to run, so it can be compared whole.
+    for format in ["readable", "json"] {
+        let args = ["--log-format", format, "--clock", "paused"];
+        let trace = Some(OsStr::new("trace"));
+        let full = std::fs::File::create("/dev/full").expect("Linux has /dev/full");
+        let lost = run_with_stderr(&args, trace, Stdio::from(full));
+        let kept = run_with(&args, trace);
+        assert!(kept.status.success(), "{args:?}: {kept:?}");
+        assert!(lost.status.success(), "{args:?} 2>/dev/full: {lost:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&lost.stdout),
+            String::from_utf8_lossy(&kept.stdout),
+            "{args:?}: the report under 2>/dev/full"
+        );
     }
 }

@@ -248,6 +248,130 @@ fn files_that_are_not_its_database_are_refused_and_untouched() {
 }
 
 #[test]
+fn a_database_with_its_version_but_other_tables_is_refused_and_untouched() {
+    // Two databases that carry the chapter's version number, 8, in their header, as any
+    // program may write it. Made once with the sqlite3 shell, in SQLite's default rollback
+    // journal mode (switching one to WAL would change its header):
+    //   sqlite3 tests/fixtures/version-only.db "PRAGMA page_size = 512;
+    //     PRAGMA user_version = 8;"
+    //   sqlite3 tests/fixtures/other-columns.db "PRAGMA page_size = 512;
+    //     CREATE TABLE jobs (number INTEGER PRIMARY KEY, state TEXT NOT NULL,
+    //                        attempts INTEGER NOT NULL DEFAULT 0);
+    //     CREATE TABLE results (number INTEGER PRIMARY KEY, result INTEGER NOT NULL);
+    //     PRAGMA user_version = 8;"
+    // The second has the chapter's two tables, but `result` where the chapter has `value`.
+    for fixture in ["version-only.db", "other-columns.db"] {
+        let copy = Scratch::new();
+        std::fs::copy(root().join("tests/fixtures").join(fixture), &copy.0).expect("copied");
+        assert_refused(&copy.0, "an SQLite database, but not one of this chapter's");
+        assert!(
+            !copy.side_file("-wal").exists(),
+            "{fixture}: a WAL beside it"
+        );
+    }
+}
+
+/// True when the tests run as root, whom file permissions do not stop.
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
+}
+
+/// A folder of its own, removed at the end, with whatever is in it.
+struct Folder(PathBuf);
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_folder_it_cannot_write_is_refused_before_any_work() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |mode| std::fs::Permissions::from_mode(mode);
+    let folder = Folder(tempfile_path("ch08_resume-folder"));
+    std::fs::create_dir(&folder.0).expect("a folder");
+    let db = folder.0.join("jobs.db");
+    succeeds(&db, &["--jobs", "4"]);
+    // The run's last connection copied its log into the file and deleted both side files:
+    // any reader now has to create them again.
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", db.display()));
+        assert!(!side.exists(), "the run left {}", side.display());
+    }
+    let empty = folder.0.join("empty.db");
+    std::fs::write(&empty, "").expect("written");
+    let missing = folder.0.join("missing.db");
+    // Both files writable by anyone; the folder writable by no one but root, who owns it.
+    // Root's writes are not stopped by permissions, so as root the program runs as `nobody`,
+    // as tests/failures.rs does; as anyone else, the folder is made read-only to its owner.
+    std::fs::set_permissions(&db, mode(0o666)).expect("chmod");
+    std::fs::set_permissions(&empty, mode(0o666)).expect("chmod");
+    let as_root = is_root();
+    std::fs::set_permissions(&folder.0, mode(if as_root { 0o755 } else { 0o555 })).expect("chmod");
+
+    let sound = std::fs::read(&db).expect("the database");
+    let not_writable = format!("its folder, {}, is not writable", folder.0.display());
+    let cases: [(&Path, &[&str], &str); 6] = [
+        (&db, &[], &not_writable),
+        (&db, &["--status"], &not_writable),
+        (&db, &["--results"], &not_writable),
+        (&db, &["--jobs", "8"], &not_writable),
+        (&empty, &[], &not_writable),
+        (&missing, &[], "cannot create: Permission denied"),
+    ];
+    for (path, args, reason) in cases {
+        let mut command = Command::new(if as_root { "setpriv" } else { "env" });
+        if as_root {
+            command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        }
+        command
+            .arg(binary("ch08_resume"))
+            .arg("--db")
+            .arg(path)
+            .args(args)
+            .current_dir(root())
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let output = finish(command.spawn().expect("ch08_resume starts"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let case = format!("{} {args:?}", path.display());
+        assert_eq!(output.status.code(), Some(2), "{case}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {}: ", path.display())) && stderr.contains(reason),
+            "{case}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{case}: {stderr}");
+        assert!(output.stdout.is_empty(), "{case}: printed on stdout");
+    }
+    // Nothing was written: the database is as it was, the empty file still empty, and no
+    // file appeared in the folder.
+    assert_eq!(
+        std::fs::read(&db).expect("the database"),
+        sound,
+        "the database changed"
+    );
+    assert_eq!(std::fs::metadata(&empty).expect("still there").len(), 0);
+    let mut names: Vec<String> = std::fs::read_dir(&folder.0)
+        .expect("the folder can be listed")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["empty.db", "jobs.db"]);
+}
+
+#[test]
 fn a_damaged_database_is_refused_and_untouched() {
     let db = Scratch::new();
     succeeds(&db.0, &["--jobs", "8"]);
