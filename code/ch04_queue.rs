@@ -91,7 +91,8 @@ async fn producer(queue: mpsc::Sender<Task>, max_tasks: u32) {
 async fn consumer(queue: Arc<Mutex<mpsc::Receiver<Task>>>) {
     loop {
         // Lock, wait for the next task, unlock: the guard is a temporary, dropped at the end
-        // of this statement, so the lock is held while waiting, never while working.
+        // of this statement, so the lock is held while waiting, never while working. (Not a
+        // `while let`: there the guard would live on through the loop's body, job included.)
         let next = queue.lock().await.recv().await;
         let Some(task) = next else {
             return; // closed and empty: no more work will come

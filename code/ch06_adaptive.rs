@@ -18,7 +18,9 @@ use tokio::time::Instant;
 
 // ANCHOR: rng
 /// A small seeded random number generator (SplitMix64). Written out rather than taken from a
-/// crate so that a seed gives the same run on every version of everything.
+/// crate so that its numbers never change with a crate's version. The run a seed gives depends
+/// on tokio too (the order in which it wakes tasks): the same seed on the paused clock gives the
+/// same run with the same `Cargo.lock`.
 struct Rng(u64);
 
 impl Rng {
@@ -806,7 +808,7 @@ struct Options {
     #[arg(long, value_enum, default_value_t = Mode::Adaptive)]
     mode: Mode,
     /// The seed of the service's and the client's randomness: the same seed on the paused
-    /// clock gives the same run.
+    /// clock gives the same run (with the same versions of tokio and this program).
     #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
     /// How long to run, from 4 to 600 whole seconds.

@@ -39,8 +39,9 @@ impl Signal {
         }
     }
 
-    /// The exit status of a process stopped by this signal, by the shell's convention:
-    /// 128 plus the signal's number.
+    /// The status to exit with after this signal: 128 plus its number, what a shell shows for
+    /// a process the signal killed. It is an exit all the same, and a parent can tell: dying of
+    /// the signal would take restoring its default action, an `unsafe` call (see the page).
     fn exit_status(self) -> u8 {
         match self {
             Signal::Interrupt => 130,
@@ -278,7 +279,9 @@ async fn run(signals: Signals, grace: Duration) -> ExitCode {
         tracker.spawn(consumer(jobs, stop.clone(), abort.clone(), ledger, output));
     }
     drop(receiver);
-    tracker.close(); // no more tasks will be added: `wait` can return once they are all done
+    // Lets `wait` complete once every task has ended. It forbids nothing: a task spawned after
+    // it would be waited for too. None is: every task is spawned above.
+    tracker.close();
 
     tokio::select! {
         _ = tracker.wait() => {}

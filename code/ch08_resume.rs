@@ -3,7 +3,8 @@
 //! The queue lives in an SQLite database instead of in memory. Each job is claimed in the
 //! database before it starts and marked done, with its result, in the same transaction that
 //! records the result. Kill the process at any moment; run it again, and it resumes where the
-//! last run stopped, re-running only the jobs that were in flight.
+//! last run stopped, re-running only the jobs that were in flight. A job that crashes the
+//! program every time it runs is set aside after `MAX_ATTEMPTS`, as a dead letter.
 //! Run it with `cargo run --bin ch08_resume -- --db jobs.db`; `--help` lists the options.
 
 use std::fs::{File, TryLockError};
@@ -18,8 +19,12 @@ use tokio::time::Instant;
 
 const CONSUMERS: usize = 4;
 const JOB_TIME: Duration = Duration::from_millis(100);
+/// How many times a job may be claimed. A job still in flight when the program died that many
+/// times is set aside as a dead letter instead of being run again.
+const MAX_ATTEMPTS: i64 = 3;
 /// Written into the database, so that a file made by something else is never mistaken for ours.
-const SCHEMA_VERSION: i64 = 8;
+/// 9: the state `dead`, and the index of pending jobs. A database of version 8 is refused.
+const SCHEMA_VERSION: i64 = 9;
 
 // ANCHOR: lock
 /// Makes this run the only one on the database file, for as long as the returned file is open.
@@ -41,7 +46,7 @@ fn lock_for_this_run(path: &Path) -> Result<File, Failure> {
         })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Failure::Failed(format!(
+        Err(TryLockError::WouldBlock) => Err(Failure::Unusable(format!(
             "{}: another run is using this database; try again when it ends",
             path.display()
         ))),
@@ -84,6 +89,15 @@ fn inspect(path: &Path) -> Result<(Connection, Contents), Failure> {
     let contents = match (version, tables) {
         (0, 0) => Contents::Nothing,
         (SCHEMA_VERSION, _) if layout(&db).map_err(refuse)? == our_layout(path)? => Contents::Jobs,
+        // An earlier version of this program wrote another schema. Its jobs could be moved
+        // into this one, but a queue is cheap to start again: it is refused, untouched.
+        (1.., _) if version < SCHEMA_VERSION => {
+            return Err(unusable(format!(
+                "schema version {version}, older than this program's {SCHEMA_VERSION} (an \
+                 earlier version of this chapter made it, or another program); refusing to \
+                 touch it: finish it with the program that made it, or start a new file"
+            )));
+        }
         _ => {
             return Err(unusable(
                 "an SQLite database, but not one of this chapter's; refusing to touch it".into(),
@@ -103,28 +117,27 @@ fn inspect(path: &Path) -> Result<(Connection, Contents), Failure> {
 }
 
 /// This chapter's tables, created in an empty database in one transaction with the version.
+/// A dead letter is a job set aside after `MAX_ATTEMPTS`; the index lists the pending jobs
+/// only (a *partial* index), so that finding the next one never reads the finished ones.
 const TABLES: &str = "
     CREATE TABLE jobs (
         number   INTEGER PRIMARY KEY,
-        state    TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done')),
+        state    TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'dead')),
         attempts INTEGER NOT NULL DEFAULT 0
     );
+    CREATE INDEX pending_jobs ON jobs (number) WHERE state = 'pending';
     CREATE TABLE results (
         number INTEGER PRIMARY KEY REFERENCES jobs (number),
         value  INTEGER NOT NULL
     );";
 
-/// What a database holds: one row per column of each table (its name, type, `NOT NULL`,
-/// default, and place in the primary key), and one per index, view or trigger.
-type Layout = Vec<Vec<rusqlite::types::Value>>;
+/// What a database holds: each table and index, by kind and name, with the statement that
+/// made it, as SQLite keeps it (the text as written, from its name on).
+type Layout = Vec<(String, String, Option<String>)>;
 
 fn layout(db: &Connection) -> rusqlite::Result<Layout> {
-    let mut query = db.prepare(
-        "SELECT s.type, s.name, c.name, c.type, c.\"notnull\", c.dflt_value, c.pk
-         FROM sqlite_schema AS s LEFT JOIN pragma_table_info(s.name) AS c
-         ORDER BY s.type, s.name, c.cid",
-    )?;
-    let rows = query.query_map([], |row| (0..7).map(|i| row.get(i)).collect())?;
+    let mut query = db.prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name")?;
+    let rows = query.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
     rows.collect()
 }
 
@@ -180,9 +193,10 @@ fn open(path: &Path) -> Result<Connection, Failure> {
 
 fn set_up(db: Connection, contents: Contents) -> rusqlite::Result<Connection> {
     // Write-ahead logging: a commit is one append to the log, and a reader (`--status`)
-    // never waits for the run, nor the run for it. `synchronous = NORMAL` keeps every commit
-    // through a crash of the process (what this chapter is about); surviving a power cut as
-    // well needs `FULL`.
+    // never waits for the run, nor the run for it. A commit survives a crash of the process
+    // whatever `synchronous` says: the operating system has the bytes. `synchronous` is about
+    // power cuts and kernel crashes: with `NORMAL` the database stays sound, but the last
+    // commits may be lost (those jobs run again); `FULL` keeps them, at one disk flush a commit.
     db.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;",
@@ -234,13 +248,23 @@ impl Queue {
         tx.commit()
     }
 
-    /// Jobs still marked running were in flight when the last run died: they go back to
-    /// pending, to be run again. Returns how many.
-    fn recover(&self) -> rusqlite::Result<usize> {
-        self.db().execute(
-            "UPDATE jobs SET state = 'pending' WHERE state = 'running'",
-            [],
-        )
+    /// Jobs still marked running were in flight when the last run died. Those claimed
+    /// `MAX_ATTEMPTS` times become dead letters; the others go back to pending, to be run
+    /// again. Returns the numbers of those, in order, and how many were set aside.
+    fn recover(&self) -> rusqlite::Result<(Vec<u32>, usize)> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let set_aside = tx.execute(
+            "UPDATE jobs SET state = 'dead' WHERE state = 'running' AND attempts >= ?1",
+            params![MAX_ATTEMPTS],
+        )?;
+        let mut again: Vec<u32> = tx
+            .prepare("UPDATE jobs SET state = 'pending' WHERE state = 'running' RETURNING number")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        again.sort_unstable();
+        tx.commit()?;
+        Ok((again, set_aside))
     }
 
     /// Claims the next pending job, and records the claim before the work starts: the
@@ -248,14 +272,24 @@ impl Queue {
     fn claim(&self) -> rusqlite::Result<Option<u32>> {
         self.db()
             .query_row(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1
-                 WHERE number = (SELECT number FROM jobs WHERE state = 'pending'
-                                 ORDER BY number LIMIT 1)
-                 RETURNING number",
+                &format!(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1
+                     WHERE number = ({NEXT_PENDING}) RETURNING number"
+                ),
                 [],
                 |row| row.get(0),
             )
             .optional()
+    }
+
+    /// Claims job `number`, if it is pending.
+    fn claim_this(&self, number: u32) -> rusqlite::Result<bool> {
+        let claimed = self.db().execute(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1
+             WHERE number = ?1 AND state = 'pending'",
+            params![number],
+        )?;
+        Ok(claimed == 1)
     }
 
     /// Records a job's result and marks it done, in one transaction: both happen, or neither.
@@ -273,14 +307,24 @@ impl Queue {
         tx.commit()
     }
 
-    /// `(completed, pending)`: jobs done, and jobs not done yet.
-    fn status(&self) -> rusqlite::Result<(i64, i64)> {
+    /// `(completed, pending, dead)`: jobs done, jobs still to do, and dead letters.
+    fn status(&self) -> rusqlite::Result<(i64, i64, i64)> {
         self.db().query_row(
             "SELECT count(*) FILTER (WHERE state = 'done'),
-                    count(*) FILTER (WHERE state != 'done') FROM jobs",
+                    count(*) FILTER (WHERE state IN ('pending', 'running')),
+                    count(*) FILTER (WHERE state = 'dead') FROM jobs",
             [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
+    }
+
+    /// The dead letters, `(number, attempts)`: kept, never dropped, for a person to look at.
+    fn dead_letters(&self) -> rusqlite::Result<Vec<(u32, i64)>> {
+        let db = self.db();
+        let mut query =
+            db.prepare("SELECT number, attempts FROM jobs WHERE state = 'dead' ORDER BY number")?;
+        let rows = query.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect()
     }
 
     /// Every recorded result, `(number, value, attempts)`, in the order of the jobs.
@@ -294,12 +338,24 @@ impl Queue {
         rows.collect()
     }
 }
+
+/// The next job to claim: the pending one with the lowest number. The condition is the
+/// index's own, `state = 'pending'`, so SQLite can read the answer from the index.
+const NEXT_PENDING: &str =
+    "SELECT number FROM jobs WHERE state = 'pending' ORDER BY number LIMIT 1";
 // ANCHOR_END: queue
 
 // ANCHOR: consumer
 /// The work itself: slow, and deterministic, so a job run twice gives the same result.
-async fn work(number: u32) -> i64 {
+/// `poison` names a job that crashes the program (`--poison N`, to see the cap at work).
+async fn work(number: u32, poison: Option<u32>) -> i64 {
     tokio::time::sleep(JOB_TIME).await;
+    if poison == Some(number) {
+        // A stand-in for a bug that only this job's input reaches, of the kind no `Result`
+        // and no panic handler stops (a segfault in a C library, the kernel's OOM killer):
+        // `abort` ends the process at once, with every job in flight.
+        std::process::abort();
+    }
     i64::from(number) * i64::from(number)
 }
 
@@ -316,15 +372,21 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn consumer(queue: Arc<Queue>) -> Result<u32, String> {
+/// Works on a job this run has claimed, and records its result.
+async fn process(queue: &Arc<Queue>, number: u32, poison: Option<u32>) -> Result<(), String> {
+    let value = work(number, poison).await;
+    blocking(queue, move |queue| queue.complete(number, value)).await?;
+    // With the output gone (`| head` closed the pipe), `println!` fails, and the hook at
+    // the bottom of the file ends the program at once: a crash like any other, from
+    // which the next run resumes.
+    println!("processed task with task_number={number} result={value}");
+    Ok(())
+}
+
+async fn consumer(queue: Arc<Queue>, poison: Option<u32>) -> Result<u32, String> {
     let mut completed = 0;
     while let Some(number) = blocking(&queue, Queue::claim).await? {
-        let value = work(number).await;
-        blocking(&queue, move |queue| queue.complete(number, value)).await?;
-        // With the output gone (`| head` closed the pipe), `println!` fails, and the hook at
-        // the bottom of the file ends the program at once: a crash like any other, from
-        // which the next run resumes.
-        println!("processed task with task_number={number} result={value}");
+        process(&queue, number, poison).await?;
         completed += 1;
     }
     Ok(completed)
@@ -332,17 +394,28 @@ async fn consumer(queue: Arc<Queue>) -> Result<u32, String> {
 // ANCHOR_END: consumer
 
 // ANCHOR: run
-async fn run(queue: Queue, jobs: u32) -> Result<(), String> {
+async fn run(queue: Queue, jobs: u32, poison: Option<u32>) -> Result<(), String> {
     let queue = Arc::new(queue);
     blocking(&queue, move |queue| queue.fill(jobs)).await?;
-    let interrupted = blocking(&queue, Queue::recover).await?;
-    let (completed, pending) = blocking(&queue, Queue::status).await?;
-    println!("resuming: completed={completed} pending={pending} interrupted={interrupted}");
+    let (suspects, set_aside) = blocking(&queue, Queue::recover).await?;
+    let interrupted = suspects.len() + set_aside;
+    let (completed, pending, dead) = blocking(&queue, Queue::status).await?;
+    println!(
+        "resuming: completed={completed} pending={pending} dead={dead} interrupted={interrupted}"
+    );
 
     let _timer = Timer::start();
+    // A crash ends every job in flight, and each of them was charged an attempt. One of
+    // them may be what crashed the program: they run first, alone, one at a time, so that
+    // if one crashes it again, no other job is in flight to be charged for it.
+    for number in suspects {
+        if blocking(&queue, move |queue| queue.claim_this(number)).await? {
+            process(&queue, number, poison).await?;
+        }
+    }
     let mut consumers = JoinSet::new();
     for _ in 0..CONSUMERS {
-        consumers.spawn(consumer(Arc::clone(&queue)));
+        consumers.spawn(consumer(Arc::clone(&queue), poison));
     }
     let mut first_error = None;
     while let Some(finished) = consumers.join_next().await {
@@ -356,8 +429,19 @@ async fn run(queue: Queue, jobs: u32) -> Result<(), String> {
     if let Some(error) = first_error {
         return Err(error);
     }
-    let (completed, pending) = blocking(&queue, Queue::status).await?;
-    println!("completed={completed} pending={pending}");
+    let (completed, pending, dead) = blocking(&queue, Queue::status).await?;
+    println!("completed={completed} pending={pending} dead={dead}");
+    let dead_letters = blocking(&queue, Queue::dead_letters).await?;
+    for (number, attempts) in &dead_letters {
+        println!("dead letter: task_number={number} attempts={attempts}");
+    }
+    // A dead letter is work not done: the run has failed, and says so in its exit status.
+    if !dead_letters.is_empty() {
+        return Err(format!(
+            "jobs set aside as dead letters: {dead}, each in flight at {MAX_ATTEMPTS} crashes; \
+             --status lists them"
+        ));
+    }
     Ok(())
 }
 // ANCHOR_END: run
@@ -382,16 +466,21 @@ impl Drop for Timer {
 
 /// Why the program stopped before the end, and so its exit status.
 enum Failure {
-    /// The file is not what was asked for: not SQLite, another program's database, damaged,
-    /// missing. Status 2, as for a bad command line: running it again will not help.
+    /// The file cannot be used as asked: not SQLite, another program's database, damaged,
+    /// missing, or held by another run. Status 2, as for a bad command line.
     Unusable(String),
-    /// Another run holds the database (status 1, as `flock -n` exits: try again later), or
-    /// the database failed during the run.
+    /// The database failed during the run, or jobs were set aside as dead letters: status 1.
     Failed(String),
 }
 
 /// A run: lock, open, then work. `:memory:` needs no lock: no other process can see it.
-fn start(path: &Path, jobs: u32) -> Result<(), Failure> {
+fn start(path: &Path, jobs: u32, poison: Option<u32>) -> Result<(), Failure> {
+    if let Some(number) = poison.filter(|&number| number >= jobs) {
+        return Err(Failure::Unusable(format!(
+            "--poison {number}: no such job: --jobs {jobs} numbers them 0 to {}",
+            jobs - 1
+        )));
+    }
     let queue = if path == Path::new(":memory:") {
         let db = Connection::open_in_memory()
             .and_then(|db| set_up(db, Contents::Nothing))
@@ -406,13 +495,23 @@ fn start(path: &Path, jobs: u32) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|error| Failure::Failed(format!("cannot start the tokio runtime: {error}")))?;
-    runtime.block_on(run(queue, jobs)).map_err(Failure::Failed)
+    runtime
+        .block_on(run(queue, jobs, poison))
+        .map_err(Failure::Failed)
 }
 
-/// `--status` and `--results`: read the database, read-only, and print. No lock is needed:
-/// in WAL mode a reader sees the last commit, even while a run is writing. A reader, too,
-/// needs the log's two files beside the database, and SQLite creates them if they are missing.
-fn report(path: &Path, results: bool) -> Result<(), Failure> {
+/// What `--status`, `--results` and `--explain` print.
+#[derive(Clone, Copy)]
+enum Report {
+    Status,
+    Results,
+    Explain,
+}
+
+/// `--status`, `--results`, `--explain`: read the database, read-only, and print. No lock is
+/// needed: in WAL mode a reader sees the last commit, even while a run is writing. A reader,
+/// too, needs the log's two files beside the database, and SQLite creates them if missing.
+fn report(path: &Path, what: Report) -> Result<(), Failure> {
     let unusable = |what: &str| Failure::Unusable(format!("{}: {what}", path.display()));
     if path == Path::new(":memory:") {
         return Err(unusable("a database in memory is gone when its run ends"));
@@ -428,27 +527,64 @@ fn report(path: &Path, results: bool) -> Result<(), Failure> {
     }
     let queue = Queue::new(db, None);
     let failed = |error: rusqlite::Error| Failure::Failed(format!("{}: {error}", path.display()));
-    if results {
-        for (number, value, attempts) in queue.results().map_err(failed)? {
-            println!("task_number={number} result={value} attempts={attempts}");
+    match what {
+        Report::Results => {
+            for (number, value, attempts) in queue.results().map_err(failed)? {
+                println!("task_number={number} result={value} attempts={attempts}");
+            }
         }
-    } else {
-        let (completed, pending) = queue.status().map_err(failed)?;
-        println!("completed={completed} pending={pending}");
+        Report::Status => {
+            let (completed, pending, dead) = queue.status().map_err(failed)?;
+            println!("completed={completed} pending={pending} dead={dead}");
+            for (number, attempts) in queue.dead_letters().map_err(failed)? {
+                println!("dead letter: task_number={number} attempts={attempts}");
+            }
+        }
+        Report::Explain => {
+            for line in explain(&queue.db()).map_err(failed)? {
+                println!("{line}");
+            }
+        }
     }
     Ok(())
+}
+
+/// How SQLite finds the next job to claim (`NEXT_PENDING`), as it does, and as it would
+/// without the index (`NOT INDEXED` forbids it): the plan SQLite chose, and how many steps
+/// from one row to the next its scan took to find the answer on this database, as SQLite
+/// counts them (`SQLITE_STMTSTATUS_FULLSCAN_STEP`).
+fn explain(db: &Connection) -> rusqlite::Result<Vec<String>> {
+    let without = NEXT_PENDING.replacen("FROM jobs", "FROM jobs NOT INDEXED", 1);
+    let mut lines = Vec::new();
+    for (how, query) in [("with the index", NEXT_PENDING), ("without it", &without)] {
+        let plan: Vec<String> = db
+            .prepare(&format!("EXPLAIN QUERY PLAN {query}"))?
+            .query_map([], |row| row.get(3))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut statement = db.prepare(query)?;
+        statement.query([])?.next()?;
+        let steps = statement.get_status(rusqlite::StatementStatus::FullscanStep);
+        lines.push(format!(
+            "next job, {how}: {} (full-scan steps: {steps})",
+            plan.join("; ")
+        ));
+    }
+    Ok(lines)
 }
 
 /// Runs N jobs of 0.1 s on 4 consumers, keeping the queue in an SQLite database.
 ///
 /// Killed at any point and run again with the same database, it resumes: jobs done stay done,
-/// and only the jobs that were in flight run again. One run at a time uses a database.
+/// and only the jobs that were in flight run again, alone first. A job in flight at 3 crashes
+/// is set aside as a dead letter, kept and reported, never run again. One run at a time uses a
+/// database.
 ///
-/// Exit status: 0 when every job is done; 1 when another run is using the database (try again
-/// when it ends) or the database fails during the run; 2 for a bad command line, or a file that
-/// is not one of this chapter's databases in good order (not SQLite, another program's, damaged)
-/// or that SQLite cannot use where it is (in a folder it cannot write); 141 when the output is
-/// closed (`| head`): the run stops there, and the next one resumes.
+/// Exit status: 0 when every job is done; 1 when the database fails during the run, or jobs
+/// are dead letters; 2 for a bad command line, a database that another run is using (try
+/// again when it ends), or a file that is not one of this chapter's databases in good order
+/// (not SQLite, another program's, an older version's, damaged) or that SQLite cannot use
+/// where it is (in a folder it cannot write); 134 when `--poison` crashed it; 141 when the
+/// output is closed (`| head`): the run stops there, and the next one resumes.
 #[derive(clap::Parser)]
 #[command(name = "ch08_resume", version)]
 struct Options {
@@ -462,15 +598,24 @@ struct Options {
     #[arg(long, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     jobs: u32,
-    /// Print `completed=N pending=M` and exit. Opens the database read-only, even while a run
-    /// is using it (SQLite creates its log's two files beside it if they are missing, which
-    /// takes a folder it can write).
-    #[arg(long, conflicts_with_all = ["jobs", "results"])]
+    /// Job N crashes the program (it aborts) every time it runs: a poison job, to see it set
+    /// aside after 3 attempts. N must be below --jobs.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..100_000))]
+    poison: Option<u32>,
+    /// Print `completed=N pending=M dead=D`, then each dead letter, and exit. Opens the
+    /// database read-only, even while a run is using it (SQLite creates its log's two files
+    /// beside it if they are missing, which takes a folder it can write).
+    #[arg(long, conflicts_with_all = ["jobs", "poison", "results", "explain"])]
     status: bool,
     /// Print every recorded result, `task_number=N result=R attempts=A`, and exit. Opens the
     /// database read-only, even while a run is using it (as `--status` does).
-    #[arg(long, conflicts_with = "jobs")]
+    #[arg(long, conflicts_with_all = ["jobs", "poison", "explain"])]
     results: bool,
+    /// Print how SQLite finds the next job to claim on this database, with the index of
+    /// pending jobs and without it, and exit. Opens the database read-only (as `--status` does).
+    #[arg(long, conflicts_with_all = ["jobs", "poison"])]
+    explain: bool,
 }
 
 /// A database path, for clap: `:memory:`, a file, or a file that can be created in a folder
@@ -553,10 +698,14 @@ fn main() -> ExitCode {
     exit_cleanly_when_the_environment_fails();
     // A bad command line ends here, with one line of error and exit status 2.
     let options = read_options();
-    let outcome = if options.status || options.results {
-        report(&options.db, options.results)
+    let outcome = if options.status {
+        report(&options.db, Report::Status)
+    } else if options.results {
+        report(&options.db, Report::Results)
+    } else if options.explain {
+        report(&options.db, Report::Explain)
     } else {
-        start(&options.db, options.jobs)
+        start(&options.db, options.jobs, options.poison)
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

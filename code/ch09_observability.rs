@@ -252,7 +252,7 @@ enum LogFormat {
 
 /// Sets up logging, filtered by `filter`, and the progress bar. The bar, and colours, only
 /// appear when standard error is a terminal.
-fn observe(format: LogFormat, filter: EnvFilter) -> Result<ProgressBar, String> {
+fn observe(format: LogFormat, filter: EnvFilter, clock: Clock) -> Result<ProgressBar, String> {
     let terminal = std::io::stderr().is_terminal();
     let progress = if terminal {
         let bar = ProgressBar::with_draw_target(Some(JOBS.into()), ProgressDrawTarget::stderr());
@@ -272,13 +272,19 @@ fn observe(format: LogFormat, filter: EnvFilter) -> Result<ProgressBar, String> 
         // (a full disk, `2>/dev/full`), and `eprintln!` panics when it cannot write: the run
         // would end with no report. Nowhere is left to say that a log was lost, so it is not.
         .log_internal_errors(false);
-    let installed = match format {
-        LogFormat::Readable => logs.compact().try_init(),
-        LogFormat::Json => logs
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+    // Each line starts with the date and time, in UTC. Not on the paused clock, where they would
+    // say when the run was made, not when in the run a thing happened; without them, the lines
+    // of a paused run are the same every time, and a test compares them with a file.
+    let installed = match (format, clock) {
+        (LogFormat::Readable, Clock::Real) => logs.compact().try_init(),
+        (LogFormat::Readable, Clock::Paused) => logs.compact().without_time().try_init(),
+        (LogFormat::Json, clock) => {
+            let json = logs.json().with_current_span(true).with_span_list(false);
+            match clock {
+                Clock::Real => json.try_init(),
+                Clock::Paused => json.without_time().try_init(),
+            }
+        }
     };
     installed.map_err(|error| format!("cannot set up logging: {error}"))?;
     Ok(progress)
@@ -387,7 +393,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 enum Clock {
     /// Wait for real.
     Real,
-    /// Run on tokio's paused clock: at once, with virtual time.
+    /// Run on tokio's paused clock: at once, with virtual time, and logs without the time of day.
     Paused,
 }
 
@@ -506,7 +512,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let progress = match observe(options.log_format, filter) {
+    let progress = match observe(options.log_format, filter, options.clock) {
         Ok(progress) => progress,
         Err(message) => {
             eprintln!("error: {message}");

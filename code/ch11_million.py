@@ -1,7 +1,7 @@
 """Chapter 11's Python side: the same jobs as ch11_million.rs, with asyncio.
 
 Prints one line, in the Rust program's format:
-    pattern=NAME work=zero|sleep1ms items=N seconds=S peak_rss_mb=M
+    pattern=NAME work=zero|sleep1ms|paced items=N seconds=S peak_rss_mb=M
 Run by `cargo run --release --bin ch11_million -- --compare`, or alone:
     python3 code/ch11_million.py --pattern gather --work zero --items 1000000
 """
@@ -15,9 +15,15 @@ import time
 CONSUMERS = 50
 
 
-async def job(number: int, work: str) -> int:
+async def job(number: int, work: str, start: float) -> int:
     if work == "sleep1ms":
         await asyncio.sleep(0.001)
+    elif work == "paced":
+        # Its slot on a schedule of 50 jobs a millisecond from `start`, as the Rust side's
+        # sleep_until: a job that starts late waits less, or not at all (a delay of zero or
+        # less returns at once).
+        slot = start + (number // CONSUMERS) * 0.001
+        await asyncio.sleep(slot - asyncio.get_running_loop().time())
     return number
 
 
@@ -45,7 +51,8 @@ class Tally:
 async def gathered(items: int, work: str) -> Tally:
     # Every coroutine at once, as the article's gather does; gather returns every result.
     tally = Tally()
-    for number in await asyncio.gather(*(job(n, work) for n in range(items))):
+    start = asyncio.get_running_loop().time()
+    for number in await asyncio.gather(*(job(n, work, start) for n in range(items))):
         tally.add(number)
     return tally
 
@@ -55,13 +62,14 @@ async def queued(items: int, work: str) -> Tally:
     queue: asyncio.Queue = asyncio.Queue(maxsize=CONSUMERS * 2)
     stop = object()
     tally = Tally()
+    start = asyncio.get_running_loop().time()
 
     async def consumer() -> None:
         while True:
             number = await queue.get()
             if number is stop:
                 return
-            tally.add(await job(number, work))
+            tally.add(await job(number, work, start))
 
     async def producer() -> None:
         for number in range(items):
@@ -76,7 +84,7 @@ async def queued(items: int, work: str) -> Tally:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pattern", choices=["gather", "queue"], required=True)
-    parser.add_argument("--work", choices=["zero", "sleep1ms"], required=True)
+    parser.add_argument("--work", choices=["zero", "sleep1ms", "paced"], required=True)
     parser.add_argument("--items", type=int, default=1_000_000)
     options = parser.parse_args()
     if not 1 <= options.items <= 10_000_000:

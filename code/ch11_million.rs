@@ -1,7 +1,8 @@
 //! Chapter 11: a million tasks, measured.
 //!
-//! Pushes N jobs (a million by default) through each pattern the book teaches, with two kinds
-//! of job: one that does nothing, and one that sleeps for a millisecond. Each pattern runs in
+//! Pushes N jobs (a million by default) through each pattern the book teaches, with three
+//! kinds of job: one that does nothing, one that sleeps for a millisecond, and one that waits
+//! for its slot on a schedule (pacing). Each pattern runs in
 //! a process of its own, so that its peak memory is its own. `--compare` also runs the same
 //! work in Python's asyncio (code/ch11_million.py) and writes the table and the plot that the
 //! chapter shows.
@@ -29,8 +30,12 @@ const BATCH: usize = 32;
 enum Work {
     /// Nothing: the cost measured is the pattern's own.
     Zero,
-    /// Sleeps for a millisecond: the cost of waiting, and of the timer.
+    /// Sleeps for a millisecond, as the Python twin's `asyncio.sleep(0.001)` does: the cost of
+    /// waiting, and of the timer.
     Sleep1ms,
+    /// Waits for its slot on a schedule of 50 jobs a millisecond, the pace 50 consumers of
+    /// 1 ms jobs would keep if nothing cost anything: rate pacing, not a sleep per job.
+    Paced,
 }
 
 /// A job that does nothing. It returns its number, so that the caller can check that every
@@ -43,6 +48,15 @@ async fn nothing(number: u64) -> u64 {
 /// future is as large as the most it may hold across an `.await`, and a timer is large.
 async fn sleep_1ms(number: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(1)).await;
+    number
+}
+
+/// A paced job: job `number` waits until `start` plus `number / 50` milliseconds. Its deadline
+/// is fixed by the schedule, not by when the job happens to start, so a job that starts late
+/// waits less, or not at all, and lateness never adds up from one job to the next.
+async fn paced(start: Instant, number: u64) -> u64 {
+    let slot = Duration::from_millis(number / CONSUMERS as u64);
+    tokio::time::sleep_until(start + slot).await;
     number
 }
 
@@ -87,9 +101,10 @@ where
     Fut: Future<Output = u64>,
 {
     let mut tally = Tally::default();
-    // `unconstrained`: without it, tokio's cooperative budget lets only 128 timers per turn
-    // report that they fired, while `join_all` polls every future each turn: with a million
-    // sleeping futures, that is quadratic (the page explains).
+    // `unconstrained`: without it, tokio's cooperative budget lets 128 timers per turn of this
+    // task through, and asks to wake each timer it turned away again, so every turn polls
+    // every timer still waiting: quadratic in the number of jobs (the page explains). The
+    // price: while this task runs, nothing else on its thread does, however long it takes.
     let all = futures::future::join_all((0..items).map(job));
     for number in tokio::task::unconstrained(all).await {
         tally.add(number);
@@ -113,38 +128,38 @@ where
     tally
 }
 
-/// Chapter 4: a producer, a channel of 100 and 50 consumers. Three changes make it fast: the
-/// producer reserves room for `BATCH` jobs at a time, each consumer takes up to `BATCH` jobs
-/// per turn of the lock, and, for the 1 ms sleeps, each consumer sleeps until deadlines 1 ms
-/// apart rather than for 1 ms at a time (the page says why).
-async fn queue(items: u64, work: Work) -> Tally {
+/// Chapter 4: a producer, a channel of 100 and 50 consumers. The producer reserves room for
+/// `BATCH` jobs at a time, and each consumer takes up to `batch` jobs per turn of the lock:
+/// `BATCH` for jobs that cost nothing, where the lock is the whole cost, and 1 for jobs that
+/// wait, where a batch would make its jobs wait for one another (the page says why).
+async fn queue<Job, Fut>(items: u64, job: Job, batch: usize) -> Tally
+where
+    Job: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = u64> + Send,
+{
     let (sender, receiver) = mpsc::channel(CONSUMERS * 2);
     let receiver = Arc::new(Mutex::new(receiver));
     let mut consumers = JoinSet::new();
     for _ in 0..CONSUMERS {
         let receiver = Arc::clone(&receiver);
+        let job = job.clone();
         consumers.spawn(async move {
             let mut tally = Tally::default();
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut deadline = Instant::now();
+            let mut taken = Vec::with_capacity(batch);
             loop {
-                batch.clear();
-                // `recv_many` waits for one job, then takes what else is there, up to `BATCH`.
-                if receiver.lock().await.recv_many(&mut batch, BATCH).await == 0 {
+                taken.clear();
+                // `recv_many` waits for one job, then takes what else is there, up to `batch`.
+                if receiver.lock().await.recv_many(&mut taken, batch).await == 0 {
                     return tally; // closed and empty
                 }
-                for &number in &batch {
-                    if work == Work::Sleep1ms {
-                        deadline += Duration::from_millis(1);
-                        tokio::time::sleep_until(deadline).await;
-                    }
-                    tally.add(number);
+                for &number in &taken {
+                    tally.add(job(number).await);
                 }
             }
         });
     }
     drop(receiver);
-    // The producer reserves room for a batch at a time too: one wait for `BATCH` sends.
+    // The producer reserves room for a batch at a time: one wait for up to `BATCH` sends.
     let mut next = 0;
     while next < items {
         let room = (items - next).min(BATCH as u64) as usize;
@@ -224,18 +239,28 @@ enum Pattern {
 }
 
 async fn run_pattern(pattern: Pattern, items: u64, work: Work) -> Tally {
+    // The paced jobs' schedule starts now, with the pattern, as the Python twin's does.
+    let start = Instant::now();
+    let paced = move |number| paced(start, number);
     match (pattern, work) {
         (Pattern::JoinAll, Work::Zero) => all_joined(items, nothing).await,
         (Pattern::JoinAll, Work::Sleep1ms) => all_joined(items, sleep_1ms).await,
+        (Pattern::JoinAll, Work::Paced) => all_joined(items, paced).await,
         (Pattern::Spawn, Work::Zero) => all_spawned(items, nothing).await,
         (Pattern::Spawn, Work::Sleep1ms) => all_spawned(items, sleep_1ms).await,
-        (Pattern::Queue, work) => queue(items, work).await,
+        (Pattern::Spawn, Work::Paced) => all_spawned(items, paced).await,
+        // Batches only for the jobs that cost nothing; see `queue`.
+        (Pattern::Queue, Work::Zero) => queue(items, nothing, BATCH).await,
+        (Pattern::Queue, Work::Sleep1ms) => queue(items, sleep_1ms, 1).await,
+        (Pattern::Queue, Work::Paced) => queue(items, paced, 1).await,
         (Pattern::BufferUnordered, Work::Zero) => buffered(items, nothing).await,
         (Pattern::BufferUnordered, Work::Sleep1ms) => buffered(items, sleep_1ms).await,
+        (Pattern::BufferUnordered, Work::Paced) => buffered(items, paced).await,
         (Pattern::JoinsetSemaphore, Work::Zero) => join_set_with_semaphore(items, nothing).await,
         (Pattern::JoinsetSemaphore, Work::Sleep1ms) => {
             join_set_with_semaphore(items, sleep_1ms).await
         }
+        (Pattern::JoinsetSemaphore, Work::Paced) => join_set_with_semaphore(items, paced).await,
     }
 }
 
@@ -494,12 +519,15 @@ async fn compare(items: u64) -> Result<(), Halt> {
     let (python_gather, python_gather_mb) = find("Python", "gather", "zero")?;
     let (rust_sleep, _) = find("Rust", "queue", "sleep1ms")?;
     let (python_sleep, _) = find("Python", "queue", "sleep1ms")?;
+    let (rust_paced, _) = find("Rust", "queue", "paced")?;
+    let (python_paced, _) = find("Python", "queue", "paced")?;
+    // Both the sleeps and the schedule: N jobs, 50 at a time, 1 ms each, with nothing else.
     let ideal = items as f64 / CONSUMERS as f64 / 1000.0;
     let verdict = |met: bool| if met { "met" } else { "missed" };
     let queue_ratio = python_queue / rust_queue;
     let join_ratio = python_gather / rust_join;
     let memory_ratio = python_gather_mb / rust_join_mb;
-    let sleep_excess = rust_sleep / ideal - 1.0;
+    let over = |seconds: f64| (seconds / ideal - 1.0) * 100.0;
     let _ = write!(
         table,
         "\nTargets:\n\n\
@@ -508,11 +536,19 @@ async fn compare(items: u64) -> Result<(), Halt> {
          - joining every job at once is {join_ratio:.0} times as fast as Python's `gather` \
            (target: 20), in 1/{memory_ratio:.0} of its peak memory (target: 1/5): {}\n\
          - the 1 ms sleeps through 50 consumers take {rust_sleep:.2} s against an ideal of \
-           {ideal:.2} s, {:.1} % over (target: within 10 %; Python: {python_sleep:.2} s): {}\n",
+           {ideal:.2} s, {:.1} % over (target: within 10 %; Python: {python_sleep:.2} s, \
+           {:.1} % over): {}\n\
+         - the paced jobs through 50 consumers take {rust_paced:.2} s against the schedule's \
+           {ideal:.2} s, {:.1} % over (target: within 10 %; Python: {python_paced:.2} s, \
+           {:.1} % over): {}\n",
         verdict(queue_ratio >= 20.0),
         verdict(join_ratio >= 20.0 && memory_ratio >= 5.0),
-        sleep_excess * 100.0,
-        verdict(sleep_excess <= 0.10),
+        over(rust_sleep),
+        over(python_sleep),
+        verdict(over(rust_sleep) <= 10.0),
+        over(rust_paced),
+        over(python_paced),
+        verdict(over(rust_paced) <= 10.0),
     );
     std::fs::write(TABLE, &table).map_err(|error| format!("cannot write {TABLE}: {error}"))?;
     eprintln!("wrote {TABLE}");
@@ -813,7 +849,7 @@ impl std::fmt::Display for Work {
 /// Pushes N jobs through each pattern the book teaches, and measures its time and memory.
 ///
 /// Prints, for each pattern and work, one line:
-/// pattern=NAME work=zero|sleep1ms items=N seconds=S peak_rss_mb=M. One pattern and one work
+/// pattern=NAME work=zero|sleep1ms|paced items=N seconds=S peak_rss_mb=M. One pattern and one work
 /// are measured in this process; otherwise each pattern and work runs in a child process of its
 /// own, so that its peak memory is its own, and SIGTERM or Ctrl-C stops that child too. Build
 /// with --release: a debug build measures the compiler's debug code.
@@ -828,7 +864,8 @@ struct Options {
     #[arg(long, value_name = "NAME", default_value = "all",
           value_parser = one_or_all::<Pattern>)]
     pattern: OneOrAll<Pattern>,
-    /// zero (a job that returns at once), sleep1ms, or all.
+    /// zero (a job that returns at once), sleep1ms (a 1 ms sleep), paced (a slot on a schedule
+    /// of 50 jobs a millisecond), or all.
     #[arg(long, value_name = "KIND", default_value = "all", value_parser = one_or_all::<Work>)]
     work: OneOrAll<Work>,
     /// Every pattern and work, then the same in code/ch11_million.py (python3 3.9 or later

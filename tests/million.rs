@@ -26,7 +26,7 @@ fn every_pattern_runs_every_job_exactly_once() {
         "buffer_unordered",
         "joinset_semaphore",
     ];
-    for work in ["zero", "sleep1ms"] {
+    for work in ["zero", "sleep1ms", "paced"] {
         for pattern in patterns {
             let prefix = format!("pattern={pattern} work={work} items=3000 seconds=");
             let line = stdout
@@ -37,6 +37,15 @@ fn every_pattern_runs_every_job_exactly_once() {
             assert_eq!(fields.len(), 5, "{line}");
             let seconds: f64 = fields[3]["seconds=".len()..].parse().expect("seconds");
             assert!(seconds > 0.0, "{line}");
+            // The physics: the last paced job's slot is 2999 / 50 = 59 ms after the start, and
+            // 50 consumers doing 3000 sleeps of 1 ms each do 60 of them one after another.
+            let least = match (work, pattern) {
+                ("paced", _) => 0.059,
+                ("sleep1ms", "join_all" | "spawn") => 0.001,
+                ("sleep1ms", _) => 0.060,
+                _ => 0.0,
+            };
+            assert!(seconds >= least, "faster than its waits allow: {line}");
             assert!(fields[4].starts_with("peak_rss_mb="), "{line}");
         }
     }

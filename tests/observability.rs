@@ -1,7 +1,9 @@
 //! Chapter 9's logs, on the real binary: every JSON line parses, the report agrees with the
 //! logged events, RUST_LOG filters, every warning names its job whatever RUST_LOG keeps, a
 //! mistaken RUST_LOG is refused in one line, no terminal escape code reaches a pipe, and a
-//! stderr that cannot take the logs does not cost the run its report.
+//! stderr that cannot take the logs does not cost the run its report, and the log lines the
+//! page shows are the ones the program writes (`UPDATE_EXPECTED=1 cargo test --test book
+//! observability::` rewrites them).
 //! Every run is on the paused clock, so that it takes no time worth waiting for.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,7 +13,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{binary, root};
+use crate::common::{binary, read, root};
 
 /// How long a run may last before it is taken for hung, killed, and the test failed. It is
 /// no measurement: a paused-clock run costs a fraction of a second of processor time, so only
@@ -352,5 +354,63 @@ fn a_full_stderr_costs_the_logs_not_the_report() {
             String::from_utf8_lossy(&kept.stdout),
             "{args:?}: the report under 2>/dev/full"
         );
+    }
+}
+
+/// The lines of the page's log excerpts that its prose describes, by their number in the
+/// expected files (from 1): the page includes them by number, so they must stay these.
+const JOB_16_INVALID: usize = 1;
+const JOB_22_FIRST_TIMEOUT: usize = 53;
+const JOB_22_SECOND_TIMEOUT: usize = 108;
+
+#[test]
+fn the_log_lines_on_the_page_are_what_the_program_logs() {
+    // On the paused clock the lines carry no time of day and come in the same order on every
+    // run, so they can be compared whole. Named `.log`, not `.txt`: the chapter catalogue lists
+    // the `.txt` files, each a run's standard output, and these are its standard error.
+    for (format, file) in [
+        ("readable", "ch09_observability.logs.readable.log"),
+        ("json", "ch09_observability.logs.json.log"),
+    ] {
+        let (_, logs) = logs_of(&["--log-format", format], None);
+        let logs = format!("{logs}\n");
+        let path = std::path::Path::new("tests/expected").join(file);
+        if std::env::var_os("UPDATE_EXPECTED").is_some() {
+            std::fs::write(root().join(&path), &logs).expect("the expected file is writable");
+        }
+        let expected = read(&path);
+        assert!(
+            logs == expected,
+            "--log-format {format} logs other lines than {}: if the change is meant, rewrite \
+             it with `UPDATE_EXPECTED=1 cargo test --test book observability::` and review the \
+             diff",
+            path.display()
+        );
+        let lines: Vec<&str> = expected.lines().collect();
+        let line = |number: usize| lines.get(number - 1).copied().unwrap_or_default();
+        for (number, job, attempt, outcome) in [
+            (JOB_16_INVALID, 16, 1, "invalid_input"),
+            (JOB_22_FIRST_TIMEOUT, 22, 1, "timeout"),
+            (JOB_22_SECOND_TIMEOUT, 22, 2, "timeout"),
+        ] {
+            let shown = line(number);
+            let (says_job, says_outcome) = if format == "json" {
+                let (event, logged) = parse_json(shown);
+                (
+                    logged == (job, attempt),
+                    event["fields"]["outcome"] == outcome,
+                )
+            } else {
+                (
+                    shown.ends_with(&format!(" task_number={job} attempt={attempt}")),
+                    shown.contains(&format!(" outcome=\"{outcome}\" ")),
+                )
+            };
+            assert!(
+                says_job && says_outcome,
+                "line {number} of {file} is no longer job {job}'s attempt {attempt} \
+                 ({outcome}), which the page says it is: {shown}"
+            );
+        }
     }
 }

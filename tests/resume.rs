@@ -1,13 +1,16 @@
 //! Chapter 8 on the real binary: killed with SIGKILL at several points, then run to the end,
 //! every job's result is recorded exactly once, and no more jobs ran twice than were in flight
-//! at the kills. A file that is not this chapter's sound database is refused, and left as it
-//! was. Of two runs started together, exactly one runs. A closed output ends a run like a
-//! crash, and the next run resumes.
+//! at the kills. A job that crashes the program every time ends as a dead letter after
+//! `MAX_ATTEMPTS`, reported, and charges no other job more than one attempt. The claim finds
+//! the next job through the index of pending jobs. A file that is not this chapter's sound
+//! database is refused, and left as it was. Of two runs started together, exactly one runs.
+//! A closed output ends a run like a crash, and the next run resumes.
 //!
 //! The tests read the database through the program (`--status`, `--results`): the test binary
 //! has no SQLite of its own.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +19,8 @@ use crate::common::{binary, root, tempfile_path};
 
 const JOBS: u32 = 100;
 const CONSUMERS: u32 = 4;
+/// The program's cap on a job's attempts.
+const MAX_ATTEMPTS: u64 = 3;
 
 /// How long a run may last before it is taken for hung, killed, and the test failed. No
 /// measurement: the longest run here has 2.5 s of work, so only a hung program comes near it.
@@ -110,12 +115,10 @@ fn interrupted(first_line: &str) -> u32 {
         .unwrap_or_else(|_| panic!("no interrupted=N in {first_line:?}"))
 }
 
-/// Reads `--results`, checks that there is exactly one result per job `0..jobs` and that each
-/// is the job's own, and returns the sum of the attempts.
-fn check_results(db: &Path, jobs: u32) -> u32 {
+/// Reads `--results`: `(number, attempts)` for each result, checked to be the job's own.
+fn results(db: &Path) -> Vec<(u64, u64)> {
     let stdout = succeeds(db, &["--results"]);
-    let mut attempts = 0;
-    let mut numbers = Vec::new();
+    let mut found = Vec::new();
     for line in stdout.lines() {
         let fields: Vec<u64> = line
             .split(' ')
@@ -132,45 +135,95 @@ fn check_results(db: &Path, jobs: u32) -> u32 {
             number * number,
             "{line:?}: not the job's own result"
         );
-        numbers.push(number);
-        attempts += u32::try_from(tries).expect("a few attempts");
+        found.push((number, tries));
     }
+    found
+}
+
+/// Checks that there is exactly one result per job `0..jobs`, each the job's own, and returns
+/// the sum of the attempts.
+fn check_results(db: &Path, jobs: u32) -> u32 {
+    let found = results(db);
+    let numbers: Vec<u64> = found.iter().map(|&(number, _)| number).collect();
     let expected: Vec<u64> = (0..u64::from(jobs)).collect();
     assert_eq!(numbers, expected, "one result per job, each once");
-    attempts
+    let attempts: u64 = found.iter().map(|&(_, tries)| tries).sum();
+    u32::try_from(attempts).expect("a few attempts")
+}
+
+/// Starts a run, waits until it has opened the database (its `resuming:` line) and re-run
+/// the jobs the last kill interrupted (they run first, one at a time: one `processed` line
+/// each), lets it work `at` more, then kills it with SIGKILL. Returns what it printed.
+/// Waiting for those lines, not counting from the start, keeps a busy machine's slow start
+/// from making a kill land before the run has done anything: no job is in flight at two kills.
+fn kill_mid_run(db: &Path, at: Duration) -> String {
+    let mut child = resume(db, &[]).spawn().expect("it starts");
+    let stdout = child.stdout.take().expect("a pipe");
+    let (sender, lines) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed: Vec<String> = Vec::new();
+    let mut wanted = 1; // the `resuming:` line, then one line per job re-run
+    while printed.len() < wanted {
+        let Ok(line) = lines.recv_timeout(HANG_LIMIT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no line after {printed:?} in {HANG_LIMIT:?}, or the run ended: killed");
+        };
+        if printed.is_empty() {
+            assert!(line.starts_with("resuming: "), "{line}");
+            wanted += interrupted(&line) as usize;
+        } else {
+            assert!(line.starts_with("processed "), "{line}");
+        }
+        printed.push(line);
+    }
+    std::thread::sleep(at);
+    child.kill().expect("SIGKILL"); // on Unix, `kill` is SIGKILL: no chance to clean up
+    let output = finish(child);
+    assert_eq!(output.status.signal(), Some(9), "it ended before the kill");
+    reader.join().expect("the reader does not panic");
+    printed.extend(lines.try_iter());
+    printed.join("\n")
 }
 
 #[test]
 fn killed_six_times_every_job_is_recorded_exactly_once() {
     let db = Scratch::new();
-    // Six kills whose sum (2.2 s) stays under the 2.5 s of work: each lands mid-run.
-    let kill_points = [0.3, 0.4, 0.35, 0.45, 0.3, 0.4];
+    // Six kills, each after the interrupted jobs have run again. Four consumers do at most
+    // four jobs every 0.1 s between them: at most 80 jobs in the 1.7 s these add up to,
+    // with the 20 the kills can interrupt. Each kill lands mid-run, and the last run has work.
+    let kill_points = [0.25, 0.3, 0.25, 0.35, 0.25, 0.3];
     let mut reported_interrupted = 0;
     for at in kill_points {
-        let mut child = resume(&db.0, &[]).spawn().expect("it starts");
-        std::thread::sleep(Duration::from_secs_f64(at));
-        child.kill().expect("SIGKILL"); // on Unix, `kill` is SIGKILL: no chance to clean up
-        let output = finish(child);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if let Some(first) = stdout.lines().next() {
-            reported_interrupted += interrupted(first);
-        }
+        let stdout = kill_mid_run(&db.0, Duration::from_secs_f64(at));
+        reported_interrupted += interrupted(stdout.lines().next().unwrap_or_default());
     }
     let stdout = succeeds(&db.0, &[]);
     reported_interrupted += interrupted(stdout.lines().next().unwrap_or_default());
     assert!(
-        stdout.contains(&format!("\ncompleted={JOBS} pending=0\n")),
+        stdout.contains(&format!("\ncompleted={JOBS} pending=0 dead=0\n")),
         "{stdout}"
     );
     assert_eq!(
         succeeds(&db.0, &["--status"]),
-        format!("completed={JOBS} pending=0\n")
+        format!("completed={JOBS} pending=0 dead=0\n")
     );
 
+    // No job was in flight at two kills (`kill_mid_run`): none ran more than twice.
+    for (number, tries) in results(&db.0) {
+        assert!(tries <= 2, "job {number}: {tries} attempts");
+    }
     let reruns = check_results(&db.0, JOBS) - JOBS;
     let kills = kill_points.len() as u32;
-    // A kill between `recover` and the `resuming:` line would hide some from the reports, so
-    // the reports give a lower bound; one job per consumer per kill is the upper one.
+    // Every kill lands after the `resuming:` line, so the reports count every job in flight
+    // at a kill; one job per consumer per kill is the upper bound.
     assert!(
         reruns >= reported_interrupted,
         "{reruns} re-runs, {reported_interrupted} reported"
@@ -235,7 +288,10 @@ fn files_that_are_not_its_database_are_refused_and_untouched() {
         assert_eq!(length, 0, "{args:?} wrote into the empty file");
     }
     succeeds(&empty.0, &["--jobs", "4"]);
-    assert_eq!(succeeds(&empty.0, &["--status"]), "completed=4 pending=0\n");
+    assert_eq!(
+        succeeds(&empty.0, &["--status"]),
+        "completed=4 pending=0 dead=0\n"
+    );
 
     let missing = Scratch::new();
     for args in [&["--status"][..], &["--results"]] {
@@ -249,17 +305,18 @@ fn files_that_are_not_its_database_are_refused_and_untouched() {
 
 #[test]
 fn a_database_with_its_version_but_other_tables_is_refused_and_untouched() {
-    // Two databases that carry the chapter's version number, 8, in their header, as any
+    // Two databases that carry the chapter's version number, 9, in their header, as any
     // program may write it. Made once with the sqlite3 shell, in SQLite's default rollback
     // journal mode (switching one to WAL would change its header):
     //   sqlite3 tests/fixtures/version-only.db "PRAGMA page_size = 512;
-    //     PRAGMA user_version = 8;"
+    //     PRAGMA user_version = 9;"
     //   sqlite3 tests/fixtures/other-columns.db "PRAGMA page_size = 512;
     //     CREATE TABLE jobs (number INTEGER PRIMARY KEY, state TEXT NOT NULL,
     //                        attempts INTEGER NOT NULL DEFAULT 0);
     //     CREATE TABLE results (number INTEGER PRIMARY KEY, result INTEGER NOT NULL);
-    //     PRAGMA user_version = 8;"
-    // The second has the chapter's two tables, but `result` where the chapter has `value`.
+    //     PRAGMA user_version = 9;"
+    // The second has the chapter's two tables, but `result` where the chapter has `value`,
+    // and no index.
     for fixture in ["version-only.db", "other-columns.db"] {
         let copy = Scratch::new();
         std::fs::copy(root().join("tests/fixtures").join(fixture), &copy.0).expect("copied");
@@ -269,6 +326,25 @@ fn a_database_with_its_version_but_other_tables_is_refused_and_untouched() {
             "{fixture}: a WAL beside it"
         );
     }
+}
+
+#[test]
+fn a_database_of_the_previous_schema_is_refused_and_untouched() {
+    // A database as the chapter's previous version left it, schema 8: no `dead` state, no
+    // index, a job still marked running. Made once with the sqlite3 shell:
+    //   sqlite3 tests/fixtures/schema-8.db "PRAGMA page_size = 512;
+    //     CREATE TABLE jobs (number INTEGER PRIMARY KEY, state TEXT NOT NULL
+    //       CHECK (state IN ('pending', 'running', 'done')),
+    //       attempts INTEGER NOT NULL DEFAULT 0);
+    //     CREATE TABLE results (number INTEGER PRIMARY KEY REFERENCES jobs (number),
+    //       value INTEGER NOT NULL);
+    //     INSERT INTO jobs VALUES (0, 'done', 1), (1, 'running', 1), (2, 'pending', 0);
+    //     INSERT INTO results VALUES (0, 0);
+    //     PRAGMA user_version = 8;"
+    let copy = Scratch::new();
+    std::fs::copy(root().join("tests/fixtures/schema-8.db"), &copy.0).expect("copied");
+    assert_refused(&copy.0, "schema version 8, older than this program's 9");
+    assert!(!copy.side_file("-wal").exists(), "a WAL beside it");
 }
 
 /// True when the tests run as root, whom file permissions do not stop.
@@ -383,19 +459,22 @@ fn a_damaged_database_is_refused_and_untouched() {
     // not used here).
     let page_size = usize::from(u16::from_be_bytes([sound[16], sound[17]]));
     let pages = sound.len() / page_size;
-    assert!(pages >= 3, "{pages} pages: none in the middle");
-    let middle = pages / 2 * page_size;
-    assert_eq!(sound[middle], 13, "the middle page is not a table's leaf");
+    // A table's leaf page (type 13) with rows on it, past the first page (SQLite's header and
+    // schema): the jobs' or the results', as the file happens to lay them out.
+    let cell_count = |at: usize| u16::from_be_bytes([sound[at + 3], sound[at + 4]]);
+    let leaf = (1..pages)
+        .map(|page| page * page_size)
+        .find(|&at| sound[at] == 13 && cell_count(at) > 3)
+        .unwrap_or_else(|| panic!("no table's leaf with rows in {pages} pages"));
 
     // Two kinds of damage: a page of garbage, which SQLite itself reports when it reads the
     // page, and a page whose header undercounts its rows, which plain queries do not notice:
     // they silently skip rows (a wrong `--status`, then jobs added twice).
     let mut garbage = sound.clone();
-    garbage[middle..middle + page_size].fill(0x5a);
+    garbage[leaf..leaf + page_size].fill(0x5a);
     let mut undercounted = sound.clone();
-    let cells = middle + 3; // the count of cells, two bytes into the page header
-    let count = u16::from_be_bytes([undercounted[cells], undercounted[cells + 1]]);
-    assert!(count > 3, "{count} cells");
+    let cells = leaf + 3; // the count of cells, two bytes into the page header
+    let count = cell_count(leaf);
     undercounted[cells..cells + 2].copy_from_slice(&(count - 3).to_be_bytes());
 
     for damaged in [garbage, undercounted] {
@@ -405,7 +484,7 @@ fn a_damaged_database_is_refused_and_untouched() {
 }
 
 /// Of two runs started together, exactly one runs; the other is refused at once with one line
-/// and status 1. `resumed`: all five rounds on one database that a killed run left behind
+/// and status 2. `resumed`: all five rounds on one database that a killed run left behind
 /// (jobs still marked running, a log not yet copied into the file), each round adding jobs to
 /// what the rounds before did; otherwise each round on a new file.
 fn two_runs_together(resumed: bool) {
@@ -455,7 +534,7 @@ fn two_runs_together(resumed: bool) {
             let stdout = String::from_utf8_lossy(&output.stdout);
             interrupted_in_all += interrupted(stdout.lines().next().unwrap_or_default());
         }
-        let done = format!("completed={jobs} pending=0\n");
+        let done = format!("completed={jobs} pending=0 dead=0\n");
         if succeeded == [true, true] {
             // Both ran: that is right only if one started after the other had finished
             // (the machine was too busy to start them together), found no job left, and did
@@ -478,7 +557,7 @@ fn two_runs_together(resumed: bool) {
         assert!(winner_stdout.contains(&done), "{winner_stdout}");
         assert!(winner.stderr.is_empty(), "{stderr:?}");
         let refusal = String::from_utf8_lossy(&loser.stderr);
-        assert_eq!(loser.status.code(), Some(1), "{refusal}");
+        assert_eq!(loser.status.code(), Some(2), "{refusal}");
         assert_eq!(
             refusal,
             format!(
@@ -521,9 +600,122 @@ fn a_closed_output_ends_the_run_like_a_crash_and_the_next_resumes() {
     assert_eq!(stderr, "");
 
     let stdout = succeeds(&db.0, &["--jobs", "20"]);
-    assert!(stdout.contains("\ncompleted=20 pending=0\n"), "{stdout}");
+    assert!(
+        stdout.contains("\ncompleted=20 pending=0 dead=0\n"),
+        "{stdout}"
+    );
     let attempts = check_results(&db.0, 20);
     // It ended at the first line after the pipe closed: with at most one job per consumer
     // in flight, which the next run did again.
     assert!(attempts <= 20 + CONSUMERS, "{attempts} attempts");
+}
+
+/// A run with job `poison` poisoned, under `sh` with core dumps off: the job aborts the
+/// program, and an abort may write a core file (into the project, with the usual settings).
+fn poisoned_run(db: &Path, jobs: &str, poison: &str) -> Output {
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "ulimit -c 0 && exec \"$0\" \"$@\""])
+        .arg(binary("ch08_resume"))
+        .arg("--db")
+        .arg(db)
+        .args(["--jobs", jobs, "--poison", poison])
+        .current_dir(root())
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    finish(command.spawn().expect("sh starts"))
+}
+
+#[test]
+fn a_job_that_crashes_every_run_ends_as_a_dead_letter_and_charges_no_other() {
+    let db = Scratch::new();
+    let (jobs, poison) = (12, 5);
+    let (jobs_arg, poison_arg) = (jobs.to_string(), poison.to_string());
+    // Each of its attempts aborts the program (SIGABRT, signal 6): once among other jobs in
+    // flight, then alone, as the first job a run re-runs, until it has had its three.
+    let mut firsts = Vec::new();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let output = poisoned_run(&db.0, &jobs_arg, &poison_arg);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert_eq!(
+            output.status.signal(),
+            Some(6),
+            "attempt {attempt}: {stdout}"
+        );
+        firsts.push(stdout.lines().next().unwrap_or_default().to_owned());
+    }
+    // The third crash found it alone in flight: the second run had re-run it first.
+    assert!(firsts[2].ends_with(" dead=0 interrupted=1"), "{firsts:?}");
+
+    // The next run sets it aside, does the rest, reports it, and fails; and so does every
+    // run after that: a dead letter is kept and reported, never dropped, never run again.
+    let letter = format!("dead letter: task_number={poison} attempts={MAX_ATTEMPTS}\n");
+    let summary = format!("completed={} pending=0 dead=1\n{letter}", jobs - 1);
+    for run in ["the run that sets it aside", "a run after that"] {
+        let output = poisoned_run(&db.0, &jobs_arg, &poison_arg);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{run}: {stderr}");
+        assert!(stdout.contains(&format!("\n{summary}")), "{run}: {stdout}");
+        assert_eq!(
+            stderr,
+            "error: jobs set aside as dead letters: 1, each in flight at 3 crashes; \
+             --status lists them\n",
+            "{run}"
+        );
+    }
+    assert_eq!(succeeds(&db.0, &["--status"]), summary);
+
+    // Every other job has its result, and none was charged for the poison's crashes more
+    // than once: in flight beside it at its first crash, never at the two after.
+    let found = results(&db.0);
+    let numbers: Vec<u64> = found.iter().map(|&(number, _)| number).collect();
+    let expected: Vec<u64> = (0..jobs).filter(|&number| number != poison).collect();
+    assert_eq!(numbers, expected);
+    for (number, tries) in found {
+        assert!(tries <= 2, "job {number}: {tries} attempts");
+    }
+}
+
+/// The lines of the first ```text block after the ```console block whose command contains
+/// `command`, in the chapter's page.
+fn printed_on_the_page(command: &str) -> String {
+    let page = std::fs::read_to_string(root().join("chapters/ch08_resume.md")).expect("the page");
+    let blocks: Vec<&str> = page.split("```").collect();
+    let at = blocks
+        .iter()
+        .position(|block| block.starts_with("console") && block.contains(command))
+        .unwrap_or_else(|| panic!("no console block with {command:?} on the page"));
+    let printed = blocks[at + 1..]
+        .iter()
+        .find_map(|block| block.strip_prefix("text\n"))
+        .unwrap_or_else(|| panic!("no text block after {command:?}"));
+    printed.to_owned()
+}
+
+#[test]
+fn the_claim_finds_the_next_job_in_the_index_as_the_page_shows() {
+    // The page's run: 40 jobs, all done, then `--explain` on the database.
+    let db = Scratch::new();
+    succeeds(&db.0, &["--jobs", "40"]);
+    let stdout = succeeds(&db.0, &["--explain"]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let [with, without] = lines[..] else {
+        panic!("not two lines: {stdout}")
+    };
+    // With the index of pending jobs, SQLite reads that index, empty, and no row of the
+    // table; without it, it scans the table from the first job to the last.
+    assert!(
+        with.starts_with("next job, with the index: SCAN jobs USING ")
+            && with.contains("INDEX pending_jobs")
+            && with.ends_with("(full-scan steps: 0)"),
+        "{with}"
+    );
+    assert_eq!(
+        without,
+        "next job, without it: SCAN jobs (full-scan steps: 39)"
+    );
+    assert_eq!(printed_on_the_page("--explain"), stdout);
 }

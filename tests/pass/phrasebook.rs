@@ -84,6 +84,8 @@ async fn main() {
     let permit = limit.acquire().await;
     // ANCHOR_END: acquire
     drop(permit);
+    // An `asyncio.Event` used as a flag. One used only to stop tasks is better served by
+    // tokio-util's `CancellationToken` (chapter 7), a crate this file is not compiled with.
     // ANCHOR: event
     let (set_event, mut event) = tokio::sync::watch::channel(false);
     // ANCHOR_END: event
@@ -92,6 +94,8 @@ async fn main() {
         event.wait_for(is_set).await.ok();
         // ANCHOR_END: wait
     });
+    // `send_replace`, not `send`: it stores the value even when every receiver is gone (it
+    // returns the old one), as `Event.set()` always sets; `send` would fail and store nothing.
     // ANCHOR: set
     set_event.send_replace(true);
     // ANCHOR_END: set

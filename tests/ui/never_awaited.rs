@@ -1,5 +1,5 @@
 // A future that is created and never awaited: nothing runs.
-// The lint is a warning by default; the book's programs would make it an error like this.
+// The lint is a warning by default; the next line makes it an error, as a crate may choose to.
 #![deny(unused_must_use)]
 
 use std::time::Duration;
