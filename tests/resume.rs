@@ -495,9 +495,17 @@ fn two_runs_together(resumed: bool) {
         let mut child = resume(&shared.0, &["--jobs", "40"])
             .spawn()
             .expect("it starts");
-        std::thread::sleep(Duration::from_millis(400));
+        // Killed once it has set up the database (its `resuming:` line) and started work, not
+        // at a time counted from its start: a busy machine's slow start would otherwise leave
+        // an empty file behind, not a run interrupted mid-way.
+        let mut output = BufReader::new(child.stdout.take().expect("a pipe"));
+        let mut first = String::new();
+        output.read_line(&mut first).expect("a line");
+        assert!(first.starts_with("resuming: "), "{first}");
+        std::thread::sleep(Duration::from_millis(300));
         child.kill().expect("SIGKILL");
         finish(child);
+        drop(output);
     }
     // Every job runs once, and those the killed run left in flight once more.
     let mut interrupted_in_all = 0;
