@@ -115,8 +115,8 @@ enum Outcome {
 /// Runs one attempt on a tokio task of its own, so that a panic stays inside that task,
 /// and gives up on it after `limit`.
 async fn attempt(task: Task, limit: Duration) -> Outcome {
-    // The timeout runs inside the spawned task, around the work itself. When it expires, it
-    // drops the work's future there, which cancels it, and the spawned task ends. A timeout
+    // The timeout runs inside the spawned task, around the work itself. When it expires, the
+    // task ends, dropping the `Timeout` and the work's future inside it: that cancels it. A timeout
     // around the `JoinHandle` instead would only drop the handle, and dropping a handle
     // detaches a task without stopping it: the stuck work would go on in the background.
     let handle = tokio::spawn(tokio::time::timeout(limit, run_task(task)));

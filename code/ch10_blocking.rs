@@ -135,7 +135,6 @@ fn exit_cleanly_when_the_environment_fails() {
     }));
 }
 
-// ANCHOR: main
 /// Reads the command line. clap prints `--help` and `--version` and exits with status 0; a
 /// mistake gets clap's message on one line of stderr (its first paragraph, which names the
 /// argument and the values allowed) and exit status 2, before any work starts.
@@ -155,6 +154,7 @@ fn read_options() -> Options {
     })
 }
 
+// ANCHOR: main
 fn main() -> ExitCode {
     exit_cleanly_when_the_environment_fails();
     // A bad command line ends here, with one line of error and exit status 2.

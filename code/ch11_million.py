@@ -21,7 +21,7 @@ async def job(number: int, work: str, start: float) -> int:
     elif work == "paced":
         # Its slot on a schedule of 50 jobs a millisecond from `start`, as the Rust side's
         # sleep_until: a job that starts late waits less, or not at all (a delay of zero or
-        # less returns at once).
+        # less returns after one turn of the event loop).
         slot = start + (number // CONSUMERS) * 0.001
         await asyncio.sleep(slot - asyncio.get_running_loop().time())
     return number

@@ -516,6 +516,7 @@ async fn compare(items: u64) -> Result<(), Halt> {
     let (rust_queue, _) = find("Rust", "queue", "zero")?;
     let (python_queue, _) = find("Python", "queue", "zero")?;
     let (rust_join, rust_join_mb) = find("Rust", "join_all", "zero")?;
+    let (rust_spawn, rust_spawn_mb) = find("Rust", "spawn", "zero")?;
     let (python_gather, python_gather_mb) = find("Python", "gather", "zero")?;
     let (rust_sleep, _) = find("Rust", "queue", "sleep1ms")?;
     let (python_sleep, _) = find("Python", "queue", "sleep1ms")?;
@@ -525,16 +526,22 @@ async fn compare(items: u64) -> Result<(), Halt> {
     let ideal = items as f64 / CONSUMERS as f64 / 1000.0;
     let verdict = |met: bool| if met { "met" } else { "missed" };
     let queue_ratio = python_queue / rust_queue;
+    // `gather` wraps each coroutine in a task: the like-for-like pattern is a task each.
+    let spawn_ratio = python_gather / rust_spawn;
+    let spawn_memory_ratio = python_gather_mb / rust_spawn_mb;
     let join_ratio = python_gather / rust_join;
     let memory_ratio = python_gather_mb / rust_join_mb;
     let over = |seconds: f64| (seconds / ideal - 1.0) * 100.0;
     let _ = write!(
         table,
         "\nTargets:\n\n\
-         - the queue moves {queue_ratio:.0} times as many items per second as Python's \
-           (target: 20): {}\n\
-         - joining every job at once is {join_ratio:.0} times as fast as Python's `gather` \
-           (target: 20), in 1/{memory_ratio:.0} of its peak memory (target: 1/5): {}\n\
+         - the queue, which takes {BATCH} jobs that cost nothing per turn of its lock where \
+           Python's takes one, moves {queue_ratio:.0} times as many items per second as \
+           Python's (target: 20): {}\n\
+         - a task for every job at once (`spawn`, what `gather` does) is {spawn_ratio:.0} times \
+           as fast as Python's `gather` (target: 20), in 1/{spawn_memory_ratio:.0} of its peak \
+           memory (target: 1/5): {}; joining them in one task without a task each \
+           (`join_all`) is {join_ratio:.0} times as fast, in 1/{memory_ratio:.0} of the memory\n\
          - the 1 ms sleeps through 50 consumers take {rust_sleep:.2} s against an ideal of \
            {ideal:.2} s, {:.1} % over (target: within 10 %; Python: {python_sleep:.2} s, \
            {:.1} % over): {}\n\
@@ -542,7 +549,7 @@ async fn compare(items: u64) -> Result<(), Halt> {
            {ideal:.2} s, {:.1} % over (target: within 10 %; Python: {python_paced:.2} s, \
            {:.1} % over): {}\n",
         verdict(queue_ratio >= 20.0),
-        verdict(join_ratio >= 20.0 && memory_ratio >= 5.0),
+        verdict(spawn_ratio >= 20.0 && spawn_memory_ratio >= 5.0),
         over(rust_sleep),
         over(python_sleep),
         verdict(over(rust_sleep) <= 10.0),

@@ -27,7 +27,7 @@ fn is_set(flag: &bool) -> bool {
 // ANCHOR: run
 #[tokio::main]
 // ANCHOR_END: run
-async fn main() {
+async fn main() -> Result<(), tokio::sync::AcquireError> {
     // ANCHOR: coroutine
     let future = fetch(1);
     // ANCHOR_END: coroutine
@@ -81,7 +81,7 @@ async fn main() {
     let limit = Arc::new(Semaphore::new(50));
     // ANCHOR_END: semaphore
     // ANCHOR: acquire
-    let permit = limit.acquire().await;
+    let permit = limit.acquire().await?;
     // ANCHOR_END: acquire
     drop(permit);
     // An `asyncio.Event` used as a flag. One used only to stop tasks is better served by
@@ -106,4 +106,5 @@ async fn main() {
     // ANCHOR_END: cancel
 
     println!("{one} {two} {three} {all:?} {four} {six:?} {in_time:?} {parsed:?}");
+    Ok(())
 }
