@@ -245,9 +245,11 @@ impl Limiter {
     /// Waits until one more request may be in flight.
     async fn acquire(self: &Arc<Self>) -> Permit {
         loop {
-            // A permit returned between the check and the wait is not lost: `notify_one`
-            // with nobody waiting is stored, and the next `notified()` completes at once.
-            let changed = self.changed.notified();
+            // Registered as a waiter before the check (`enable`), so that a permit returned
+            // between the check and the wait wakes this task: `notify_one` wakes a registered
+            // waiter, and stores at most one wake-up for a future not yet registered.
+            let mut changed = std::pin::pin!(self.changed.notified());
+            changed.as_mut().enable();
             {
                 let mut state = lock(&self.state);
                 if f64::from(state.in_flight) < state.limit.floor() {
