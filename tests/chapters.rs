@@ -80,7 +80,7 @@ fn check_targets(name: &str, run: &Run, stdout: &str) {
 }
 
 /// What a run of chapter 6 must show on any clock and under any load: it ends with its summary
-/// line, and every attempt is accounted for: completed, refused, or cut short at the service
+/// line, and every attempt is accounted for: completed, rejected, or cut short at the service
 /// when the run ended, never more of those than the service admits at once.
 fn accounted(name: &str, stdout: &str) {
     assert!(
@@ -206,6 +206,9 @@ fn check_paused(name: &str, index: usize) {
         "{name} {args:?}: on the paused clock the elapsed time is exactly the sleeps"
     );
     check_targets(name, run, &stdout);
+    if run.targets != Targets::None {
+        accounted(name, &stdout);
+    }
     // The paused clock runs on one thread, and the same program on it prints the same output,
     // line for line: compare it exactly, whatever the real clock's runs may vary in.
     let expected = expected_lines(run, true);
