@@ -1,7 +1,8 @@
 //! Helpers the test modules share.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,44 @@ pub fn chapters_build() -> &'static [serde_json::Value] {
 pub fn binary(name: &str) -> PathBuf {
     chapters_build();
     profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Past this a child is taken to hang: killed, and its test failed. It is no measurement: every
+/// program these tests start ends within seconds, however busy the machine.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// Waits for a child to end, reading its piped stdout and stderr as it writes them (a full
+/// pipe would stop it), and kills it and fails the test if it still runs after `HANG`. `what`
+/// names the child in that failure.
+pub fn finish(mut child: Child, what: &str) -> Output {
+    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                pipe.read_to_end(&mut bytes).expect("the pipe can be read");
+            }
+            bytes
+        })
+    };
+    let stdout = read_all(child.stdout.take().map(|pipe| Box::new(pipe) as _));
+    let stderr = read_all(child.stderr.take().map(|pipe| Box::new(pipe) as _));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            break status;
+        }
+        if started.elapsed() > HANG {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} still ran after {HANG:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("the reader does not panic"),
+        stderr: stderr.join().expect("the reader does not panic"),
+    }
 }
 
 /// Runs a program to its end, from the project's root, and returns what it printed and how

@@ -10,7 +10,6 @@
 //! most of those places.
 
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use io_bound_tokio::{CHAPTERS, Chapter};
 
@@ -123,14 +122,10 @@ fn a_full_stderr_does_not_stop_a_run() {
     });
 }
 
-/// Past this, a chapter that should have failed at once is taken to hang. No chapter's plain
-/// run takes half as long even when the limit does not stop it.
-const HANG: Duration = Duration::from_secs(60);
-
 /// Runs a chapter's plain run (on the real clock, where tokio starts its worker threads) under
-/// `command`, and returns its output, failing if it hangs.
+/// `command`, and returns its output, failing if it hangs (`common::HANG`).
 fn run_limited(name: &str, chapter: &Chapter, mut command: Command) -> Output {
-    let mut child = command
+    let child = command
         .arg(binary(name))
         .args(chapter.runs[0].args)
         .current_dir(root())
@@ -139,16 +134,7 @@ fn run_limited(name: &str, chapter: &Chapter, mut command: Command) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start {name} under a limit: {error}"));
-    let started = Instant::now();
-    while child.try_wait().expect("the child can be polled").is_none() {
-        if started.elapsed() > HANG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} hangs under a limit");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("the child ended")
+    crate::common::finish(child, &format!("{name} under a limit"))
 }
 
 /// Whether this test runs as root, by the owner of its own `/proc` entry.

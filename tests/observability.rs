@@ -8,20 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
-use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::common::{binary, read, root};
 
-/// How long a run may last before it is taken for hung, killed, and the test failed. It is
-/// no measurement: a paused-clock run costs a fraction of a second of processor time, so only
-/// a program that hangs comes near it, however busy the machine.
-const HANG_LIMIT: Duration = Duration::from_secs(120);
-
 /// Runs the chapter with `args` and `RUST_LOG` set to `rust_log` (removed when `None`), to its
-/// end or until `HANG_LIMIT`.
+/// end (see `common::finish`).
 fn run_with(args: &[&str], rust_log: Option<&OsStr>) -> Output {
     run_with_stderr(args, rust_log, Stdio::piped())
 }
@@ -41,39 +34,10 @@ fn run_with_stderr(args: &[&str], rust_log: Option<&OsStr>, stderr: Stdio) -> Ou
     if let Some(filter) = rust_log {
         command.env("RUST_LOG", filter);
     }
-    let mut child = command.spawn().expect("ch09_observability starts");
-    // Read both pipes as the program writes them: a full pipe would stop it.
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            pipe.read_to_end(&mut bytes).map(|_| bytes)
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().expect("stdout is piped")));
-    let stderr = child.stderr.take().map(|pipe| read_all(Box::new(pipe)));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("the child can be waited for") {
-            break status;
-        }
-        if started.elapsed() > HANG_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ch09_observability {args:?} still ran after {HANG_LIMIT:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let collect = |reader: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
-        reader
-            .join()
-            .expect("the reader thread does not panic")
-            .expect("the pipe can be read")
-    };
-    Output {
-        status,
-        stdout: collect(stdout),
-        stderr: stderr.map(collect).unwrap_or_default(),
-    }
+    crate::common::finish(
+        command.spawn().expect("ch09_observability starts"),
+        "ch09_observability",
+    )
 }
 
 /// Runs the chapter on the paused clock, asserts that it succeeded and wrote no escape code,

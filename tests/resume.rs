@@ -9,22 +9,18 @@
 //! The tests read the database through the program (`--status`, `--results`): the test binary
 //! has no SQLite of its own.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{binary, read, root, tempfile_path};
+use crate::common::{HANG, binary, read, root, tempfile_path};
 
 const JOBS: u32 = 100;
 const CONSUMERS: u32 = 4;
 /// The program's cap on a job's attempts.
 const MAX_ATTEMPTS: u64 = 3;
-
-/// How long a run may last before it is taken for hung, killed, and the test failed. No
-/// measurement: the longest run here has 2.5 s of work, so only a hung program comes near it.
-const HANG_LIMIT: Duration = Duration::from_secs(120);
 
 /// A database path of its own for each test, removed with SQLite's side files at the end.
 struct Scratch(PathBuf);
@@ -61,37 +57,9 @@ fn resume(db: &Path, extra: &[&str]) -> Command {
     command
 }
 
-/// Waits for a child to end, reading its pipes as it writes them (a full pipe would stop it),
-/// and kills it if it is still running after `HANG_LIMIT`.
-fn finish(mut child: Child) -> Output {
-    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                pipe.read_to_end(&mut bytes).expect("the pipe can be read");
-            }
-            bytes
-        })
-    };
-    let stdout = read_all(child.stdout.take().map(|pipe| Box::new(pipe) as _));
-    let stderr = read_all(child.stderr.take().map(|pipe| Box::new(pipe) as _));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("the child can be waited for") {
-            break status;
-        }
-        if started.elapsed() > HANG_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ch08_resume still ran after {HANG_LIMIT:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: stdout.join().expect("the reader does not panic"),
-        stderr: stderr.join().expect("the reader does not panic"),
-    }
+/// Waits for a run to end (see `common::finish`).
+fn finish(child: Child) -> Output {
+    crate::common::finish(child, "ch08_resume")
 }
 
 fn run(db: &Path, extra: &[&str]) -> Output {
@@ -171,10 +139,10 @@ fn kill_mid_run(db: &Path, at: Duration) -> String {
     let mut printed: Vec<String> = Vec::new();
     let mut wanted = 1; // the `resuming:` line, then one line per job re-run
     while printed.len() < wanted {
-        let Ok(line) = lines.recv_timeout(HANG_LIMIT) else {
+        let Ok(line) = lines.recv_timeout(HANG) else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("no line after {printed:?} in {HANG_LIMIT:?}, or the run ended: killed");
+            panic!("no line after {printed:?} in {HANG:?}, or the run ended: killed");
         };
         if printed.is_empty() {
             assert!(line.starts_with("resuming: "), "{line}");
