@@ -1,8 +1,8 @@
 //! Every chapter, when its environment fails it: output to a closed pipe (`| head -1`), output
 //! to a full disk (`> /dev/full`, and `2> /dev/full`, which must not stop it), and no thread
-//! to spare for tokio. Each ends with no panic
-//! trace and no hang, and says so in its exit status: 141 for a closed pipe (the status a
-//! shell reports for SIGPIPE), 1 with one `error:` line otherwise.
+//! to spare for tokio. Each ends with no panic trace and no hang, and says so in its exit
+//! status: 141 for a closed pipe (the status a shell reports for SIGPIPE), 1 with one `error:`
+//! line otherwise.
 //!
 //! A tight memory limit (`ulimit -v`) is not tested: where it strikes first varies from run to
 //! run and binary to binary (the dynamic loader, a thread's stack, a small allocation, after
