@@ -43,7 +43,7 @@ pub struct Run {
     pub targets: Targets,
 }
 
-/// Chapter 6's targets for a client of the simulated service: at least this goodput
+/// Chapter 8's targets for a client of the simulated service: at least this goodput
 /// (completed jobs over the service's capacity), at most this share of attempts refused.
 pub const MIN_GOODPUT: f64 = 0.90;
 pub const MAX_REJECTED: f64 = 0.05;
@@ -184,13 +184,13 @@ pub const CHAPTERS: &[Chapter] = &[
         playground: true,
     },
     Chapter {
-        number: 6,
+        number: 8,
         slug: "adaptive",
         teaches: "AIMD concurrency limits, rate limiting, backoff with jitter, retry budgets",
         runs: &[
             Run {
                 args: &[],
-                expected: "ch06_adaptive.txt",
+                expected: "ch08_adaptive.txt",
                 elapsed_seconds: 15.0,
                 order: Order::NumbersVary,
                 stderr: None,
@@ -198,7 +198,7 @@ pub const CHAPTERS: &[Chapter] = &[
             },
             Run {
                 args: &["--mode", "fixed"],
-                expected: "ch06_adaptive.fixed.txt",
+                expected: "ch08_adaptive.fixed.txt",
                 elapsed_seconds: 15.0,
                 order: Order::NumbersVary,
                 stderr: None,
@@ -209,12 +209,12 @@ pub const CHAPTERS: &[Chapter] = &[
         playground: true,
     },
     Chapter {
-        number: 7,
+        number: 9,
         slug: "shutdown",
         teaches: "signals, cancellation tokens, task trackers, a grace period, a second Ctrl-C",
         runs: &[Run {
             args: &[],
-            expected: "ch07_shutdown.txt",
+            expected: "ch09_shutdown.txt",
             elapsed_seconds: 10.0,
             order: Order::WithinWaves(4),
             stderr: None,
@@ -224,12 +224,12 @@ pub const CHAPTERS: &[Chapter] = &[
         playground: false,
     },
     Chapter {
-        number: 8,
+        number: 10,
         slug: "resume",
         teaches: "durable progress in SQLite, write-ahead claims, idempotent results",
         runs: &[Run {
             args: &["--db", ":memory:"],
-            expected: "ch08_resume.txt",
+            expected: "ch10_resume.txt",
             elapsed_seconds: 2.5,
             order: Order::WithinWaves(4),
             stderr: None,
@@ -239,12 +239,12 @@ pub const CHAPTERS: &[Chapter] = &[
         playground: false,
     },
     Chapter {
-        number: 9,
+        number: 11,
         slug: "observability",
         teaches: "tracing spans, JSON logs, RUST_LOG, a progress bar, latency percentiles",
         runs: &[Run {
             args: &[],
-            expected: "ch09_observability.txt",
+            expected: "ch11_observability.txt",
             elapsed_seconds: 1.64,
             order: Order::NumbersVary,
             stderr: Some("task finished"),
@@ -254,12 +254,12 @@ pub const CHAPTERS: &[Chapter] = &[
         playground: false,
     },
     Chapter {
-        number: 10,
+        number: 12,
         slug: "blocking",
         teaches: "what blocking does to a runtime, `spawn_blocking`, where CPU work belongs",
         runs: &[Run {
             args: &[],
-            expected: "ch10_blocking.txt",
+            expected: "ch12_blocking.txt",
             elapsed_seconds: 1.4,
             order: Order::NumbersVary,
             stderr: None,
@@ -269,7 +269,7 @@ pub const CHAPTERS: &[Chapter] = &[
         playground: true,
     },
     Chapter {
-        number: 11,
+        number: 13,
         slug: "million",
         teaches: "what a task costs, bounded versus unbounded, timer resolution, measured",
         runs: &[Run {
@@ -281,7 +281,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 "--work",
                 "sleep1ms",
             ],
-            expected: "ch11_million.txt",
+            expected: "ch13_million.txt",
             elapsed_seconds: 0.04,
             order: Order::NumbersVary,
             stderr: None,

@@ -1,10 +1,10 @@
-//! Chapter 10's two measurements, on the real binary: blocking calls inside async tasks on one
+//! Chapter 12's two measurements, on the real binary: blocking calls inside async tasks on one
 //! thread add up (N jobs take N times as long), while awaiting or `spawn_blocking` overlap
 //! them (N jobs take as long as one).
 
 use crate::common::{binary, run};
 
-/// The seconds a line of ch10's output reports after `took=`.
+/// The seconds a line of ch12's output reports after `took=`.
 fn took(stdout: &str, label: &str) -> f64 {
     let line = stdout
         .lines()
@@ -22,7 +22,7 @@ fn took(stdout: &str, label: &str) -> f64 {
 #[test]
 fn blocking_adds_up_and_awaiting_overlaps() {
     let tasks = 8;
-    let (output, _) = run(&binary("ch10_blocking"), &["--tasks", "8"]);
+    let (output, _) = run(&binary("ch12_blocking"), &["--tasks", "8"]);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let job = 0.2;

@@ -55,7 +55,7 @@ fn expected_lines(run: &Run, paused: bool) -> Vec<String> {
 }
 
 /// The goodput and rejection rate a paused-clock run reports, checked against its targets.
-/// On the real clock they depend on how busy the machine is: chapter 6's benchmark measures
+/// On the real clock they depend on how busy the machine is: chapter 8's benchmark measures
 /// them there, and the real-clock test checks only what holds under any load (`accounted`).
 fn check_targets(name: &str, run: &Run, stdout: &str) {
     if run.targets == Targets::None {
@@ -79,7 +79,7 @@ fn check_targets(name: &str, run: &Run, stdout: &str) {
     );
 }
 
-/// What a run of chapter 6 must show on any clock and under any load: it ends with its summary
+/// What a run of chapter 8 must show on any clock and under any load: it ends with its summary
 /// line, and every attempt is accounted for: completed, rejected, or cut short at the service
 /// when the run ended, never more of those than the service admits at once.
 fn accounted(name: &str, stdout: &str) {
@@ -112,16 +112,16 @@ fn accounted(name: &str, stdout: &str) {
     );
 }
 
-/// Chapter 6's service refuses requests past `OVERLOAD_FACTOR` times its `FULL_CAPACITY`:
+/// Chapter 8's service refuses requests past `OVERLOAD_FACTOR` times its `FULL_CAPACITY`:
 /// read from the program, so that the two cannot drift apart.
 fn service_most_in_flight() -> f64 {
-    let source = read(&the_chapter("ch06_adaptive").source());
+    let source = read(&the_chapter("ch08_adaptive").source());
     let constant = |name: &str| -> f64 {
         let start = format!("const {name}: ");
         let line = source
             .lines()
             .find(|line| line.starts_with(&start))
-            .unwrap_or_else(|| panic!("ch06 has no {name}"));
+            .unwrap_or_else(|| panic!("ch08 has no {name}"));
         let value = line.split(" = ").nth(1).and_then(|v| v.strip_suffix(';'));
         value
             .and_then(|v| v.parse().ok())
@@ -252,13 +252,13 @@ runs! {
     ch04_queue_pill = "ch04_queue", 1, paused;
     ch05_unreliable = "ch05_unreliable", 0, paused;
     ch05_unreliable_retries = "ch05_unreliable", 1, paused;
-    ch06_adaptive = "ch06_adaptive", 0, paused;
-    ch06_adaptive_fixed = "ch06_adaptive", 1, paused;
-    ch07_shutdown = "ch07_shutdown", 0;
-    ch08_resume = "ch08_resume", 0;
-    ch09_observability = "ch09_observability", 0, paused;
-    ch10_blocking = "ch10_blocking", 0;
-    ch11_million = "ch11_million", 0;
+    ch08_adaptive = "ch08_adaptive", 0, paused;
+    ch08_adaptive_fixed = "ch08_adaptive", 1, paused;
+    ch09_shutdown = "ch09_shutdown", 0;
+    ch10_resume = "ch10_resume", 0;
+    ch11_observability = "ch11_observability", 0, paused;
+    ch12_blocking = "ch12_blocking", 0;
+    ch13_million = "ch13_million", 0;
 }
 
 fn catalogue_runs(paused_only: bool) -> Vec<(String, usize)> {

@@ -168,7 +168,7 @@ fn no_thread_to_spare_ends_every_chapter_with_one_error_line() {
                 let output = run_limited(&name, chapter, command);
                 assert_no_panic(&name, "no thread to spare", &output);
                 let stderr = String::from_utf8_lossy(&output.stderr);
-                // A run that needs no thread besides its own may succeed (chapter 11's single
+                // A run that needs no thread besides its own may succeed (chapter 13's single
                 // measurement runs on one); any other ends with the one line.
                 if !output.status.success() {
                     assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");

@@ -11,7 +11,7 @@
 //!   child used, as the OS accounted for it (`common::run_measuring_cpu`), never by wall time.
 //!   The bound is the Run button's budget, one second of a debug build
 //!   (`chapters::PAUSED_CPU_LIMIT`).
-//! - A figure that depends on real timing (chapter 6's goodput and rejection rate) is asserted
+//! - A figure that depends on real timing (chapter 8's goodput and rejection rate) is asserted
 //!   on the paused clock, where it is deterministic. On the real clock the test checks only
 //!   what holds under any load: the run completes, every attempt is accounted for, its summary
 //!   line is there. The real-clock figures are a benchmark's, shown in the book with the

@@ -1,4 +1,4 @@
-//! Chapter 11 is a benchmark, run by hand (see the README). Here it runs with a few thousand
+//! Chapter 13 is a benchmark, run by hand (see the README). Here it runs with a few thousand
 //! jobs only, each pattern and work in its own process as the benchmark does, to check that
 //! every pattern runs every job exactly once (the program fails otherwise) and reports its
 //! figures in the documented shape; and it is stopped, refused and cut off from its output,
@@ -12,7 +12,7 @@ use crate::common::{binary, root, run, tempfile_path};
 
 #[test]
 fn every_pattern_runs_every_job_exactly_once() {
-    let (output, _) = run(&binary("ch11_million"), &["--items", "3000"]);
+    let (output, _) = run(&binary("ch13_million"), &["--items", "3000"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -51,17 +51,17 @@ fn every_pattern_runs_every_job_exactly_once() {
     }
 }
 
-/// Runs `ch11_million --compare` from `folder` with `PATH` set to `path`, and checks that it
+/// Runs `ch13_million --compare` from `folder` with `PATH` set to `path`, and checks that it
 /// was refused before any measurement: status 2, and one line on stderr, with `reason`. The
 /// comparison reports each measurement on stderr as it goes, so a single line means none ran.
 fn assert_compare_refused(folder: &std::path::Path, path: &std::ffi::OsStr, reason: &str) {
-    let output = Command::new(binary("ch11_million"))
+    let output = Command::new(binary("ch13_million"))
         .arg("--compare")
         .current_dir(folder)
         .env("PATH", path)
         .env_remove("RUST_BACKTRACE")
         .output()
-        .expect("ch11_million runs");
+        .expect("ch13_million runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(output.stdout.is_empty(), "printed on stdout");
@@ -178,7 +178,7 @@ fn process_group_of(pid: u32) -> Option<u32> {
 /// exits with `status`, says it was stopped, and leaves no child behind.
 fn stopping_the_parent_stops_its_child(signal: &str, target: Target, status: i32) {
     use std::os::unix::process::CommandExt as _;
-    let mut command = Command::new(binary("ch11_million"));
+    let mut command = Command::new(binary("ch13_million"));
     command
         .args(["--items", "2000000", "--pattern", "queue", "--work", "all"])
         .current_dir(root())
@@ -189,7 +189,7 @@ fn stopping_the_parent_stops_its_child(signal: &str, target: Target, status: i32
         // typed at the terminal, and so that the signal reaches no one else.
         command.process_group(0);
     }
-    let mut parent = Running(command.spawn().expect("ch11_million starts"));
+    let mut parent = Running(command.spawn().expect("ch13_million starts"));
     let pid = parent.0.id();
     // The first line is printed once the first child (no work: well under a second in a debug
     // build) has ended; the second child, the long one, starts right after.
@@ -269,11 +269,11 @@ fn stopping_the_parent_stops_its_child(signal: &str, target: Target, status: i32
     );
 }
 
-/// Whether a process `pid` runs ch11_million: not one that has ended, nor one that has since
+/// Whether a process `pid` runs ch13_million: not one that has ended, nor one that has since
 /// been given the same number.
 fn is_ch11(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|line| line.windows(12).any(|word| word == b"ch11_million"))
+        .is_ok_and(|line| line.windows(12).any(|word| word == b"ch13_million"))
 }
 
 /// Child processes that a failing test kills, so that no failure leaves one behind.
@@ -308,7 +308,7 @@ fn ctrl_c_to_the_whole_process_group_stops_the_run_with_status_130() {
 
 #[test]
 fn a_child_killed_by_sigterm_stops_the_run_as_sigterm_does() {
-    // As `pkill ch11_million` does, which signals parent and children alike: whichever end
+    // As `pkill ch13_million` does, which signals parent and children alike: whichever end
     // the parent notices first, the run stops the same way.
     stopping_the_parent_stops_its_child("TERM", Target::Children, 143);
 }
@@ -358,7 +358,7 @@ fn catches_sigint_and_sigterm(pid: u32) -> bool {
         .is_some_and(|mask| mask & 0x4002 == 0x4002)
 }
 
-/// Starts ch11_million with `args` from `folder`, with `PATH` set to `path`, in a process group
+/// Starts ch13_million with `args` from `folder`, with `PATH` set to `path`, in a process group
 /// of its own; calls `ready` with its pid until it says the moment has come; sends SIGINT to
 /// the whole group, as Ctrl-C does; and checks that the run stopped with status 130 and its
 /// one line, leaving no process of its own behind.
@@ -376,7 +376,7 @@ fn ctrl_c_when(
     ));
     let (name, value) = marker.0.split_once('=').expect("NAME=VALUE");
     let mut parent = Running(
-        Command::new(binary("ch11_million"))
+        Command::new(binary("ch13_million"))
             .args(args)
             .current_dir(folder)
             .env("PATH", path)
@@ -386,7 +386,7 @@ fn ctrl_c_when(
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("ch11_million starts"),
+            .expect("ch13_million starts"),
     );
     let pid = parent.0.id();
     assert!(
@@ -446,7 +446,7 @@ fn compare_listens_for_ctrl_c_before_it_checks_python() {
     let folder = tempfile_path("compare-stopped");
     std::fs::create_dir_all(folder.join("chapters")).expect("a temporary folder");
     std::fs::create_dir_all(folder.join("code")).expect("a temporary folder");
-    std::fs::write(folder.join("code/ch11_million.py"), "").expect("a twin");
+    std::fs::write(folder.join("code/ch13_million.py"), "").expect("a twin");
     let fake = folder.join("bin");
     std::fs::create_dir(&fake).expect("a folder for the fake python3");
     let started = folder.join("python3-started");
@@ -473,16 +473,16 @@ fn compare_listens_for_ctrl_c_before_it_checks_python() {
     std::fs::remove_dir_all(&folder).expect("the temporary folder can be removed");
 }
 
-/// Runs ch11_million with `stdout` as its output; its status and stderr.
+/// Runs ch13_million with `stdout` as its output; its status and stderr.
 fn with_output(args: &[&str], stdout: impl Into<Stdio>) -> (Option<i32>, String) {
-    let output = Command::new(binary("ch11_million"))
+    let output = Command::new(binary("ch13_million"))
         .args(args)
         .current_dir(root())
         .env_remove("RUST_BACKTRACE")
         .stdout(stdout)
         .stderr(Stdio::piped())
         .output()
-        .expect("ch11_million runs");
+        .expect("ch13_million runs");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     (output.status.code(), stderr)
 }

@@ -1,4 +1,4 @@
-//! Chapter 9's logs, on the real binary: every JSON line parses, the report agrees with the
+//! Chapter 11's logs, on the real binary: every JSON line parses, the report agrees with the
 //! logged events, RUST_LOG filters, every warning names its job whatever RUST_LOG keeps, a
 //! mistaken RUST_LOG is refused in one line, no terminal escape code reaches a pipe, and a
 //! stderr that cannot take the logs does not cost the run its report, and the log lines the
@@ -22,7 +22,7 @@ fn run_with(args: &[&str], rust_log: Option<&OsStr>) -> Output {
 /// `run_with`, with standard error sent to `stderr`; when that is not a pipe, the output's
 /// `stderr` is empty.
 fn run_with_stderr(args: &[&str], rust_log: Option<&OsStr>, stderr: Stdio) -> Output {
-    let mut command = Command::new(binary("ch09_observability"));
+    let mut command = Command::new(binary("ch11_observability"));
     command
         .args(args)
         .current_dir(root())
@@ -35,8 +35,8 @@ fn run_with_stderr(args: &[&str], rust_log: Option<&OsStr>, stderr: Stdio) -> Ou
         command.env("RUST_LOG", filter);
     }
     crate::common::finish(
-        command.spawn().expect("ch09_observability starts"),
-        "ch09_observability",
+        command.spawn().expect("ch11_observability starts"),
+        "ch11_observability",
     )
 }
 
@@ -187,10 +187,10 @@ fn rust_log_chooses_what_is_logged() {
     // This program's target alone enables every level of it; so does the start of it, since
     // `EnvFilter` matches a target by its start, even one a letter short of the whole.
     for all in [
-        "ch09_observability",
-        "ch09_observability=trace",
-        "ch09",
-        "ch09_observabilit=trace",
+        "ch11_observability",
+        "ch11_observability=trace",
+        "ch11",
+        "ch11_observabilit=trace",
     ] {
         let (_, everything) = logs_of(&[], Some(all));
         assert!(
@@ -248,7 +248,7 @@ fn a_mistaken_rust_log_is_refused_in_one_line() {
         (b"Warning", "\"Warning\" is neither a level"),
         // A target, but not one this program logs under, nor the start of it.
         (b"tokio", "\"tokio\" is neither a level"),
-        (b"ch09_observability::jobs", "is neither a level"),
+        (b"ch11_observability::jobs", "is neither a level"),
         // A level where a target goes: everything under the target `info`, which is nothing.
         (b"info=", "\"info=\" names \"info\" as a target"),
         (b"WARN=debug", "names \"WARN\" as a target"),
@@ -256,31 +256,31 @@ fn a_mistaken_rust_log_is_refused_in_one_line() {
         // This program's target, misspelt: a letter left out, a dash for an underscore (the
         // package's name), capitals, two letters swapped.
         (
-            b"ch09_observabilty=debug",
-            "the target \"ch09_observabilty\", which is not this program's",
+            b"ch11_observabilty=debug",
+            "the target \"ch11_observabilty\", which is not this program's",
         ),
         (
-            b"ch09-observability=debug",
-            "\"ch09-observability\", which is not",
+            b"ch11-observability=debug",
+            "\"ch11-observability\", which is not",
         ),
         (
             b"CH09_OBSERVABILITY=info",
             "\"CH09_OBSERVABILITY\", which is not",
         ),
         (
-            b"info,ch09_obsrevability[task]=warn",
-            "\"ch09_obsrevability\", which is not",
+            b"info,ch11_obsrevability[task]=warn",
+            "\"ch11_obsrevability\", which is not",
         ),
         // A span with an empty name, which no span has.
         (b"[]", "\"[]\" filters on a span with an empty name"),
         (b"[]=trace", "a span with an empty name"),
-        (b"ch09_observability[]=debug", "a span with an empty name"),
+        (b"ch11_observability[]=debug", "a span with an empty name"),
         // What `EnvFilter` itself cannot parse.
         (
-            b"ch09_observability=loud",
-            "\"ch09_observability=loud\" does not parse",
+            b"ch11_observability=loud",
+            "\"ch11_observability=loud\" does not parse",
         ),
-        (b"ch09=[", "\"ch09=[\" does not parse"),
+        (b"ch11=[", "\"ch11=[\" does not parse"),
         (b"=warn", "\"=warn\" does not parse"),
         (b"\xff", "is not UTF-8"),
     ];
@@ -333,8 +333,8 @@ fn the_log_lines_on_the_page_are_what_the_program_logs() {
     // run, so they can be compared whole. Named `.log`, not `.txt`: the chapter catalogue lists
     // the `.txt` files, each a run's standard output, and these are its standard error.
     for (format, file) in [
-        ("readable", "ch09_observability.logs.readable.log"),
-        ("json", "ch09_observability.logs.json.log"),
+        ("readable", "ch11_observability.logs.readable.log"),
+        ("json", "ch11_observability.logs.json.log"),
     ] {
         let (_, logs) = logs_of(&["--log-format", format], None);
         let logs = format!("{logs}\n");

@@ -12,7 +12,7 @@ fn check_picture(committed: &str, args: &[&str]) {
     let drawn_arg = drawn.to_string_lossy().into_owned();
     let mut all_args = vec!["--clock", "paused", "--svg", drawn_arg.as_str()];
     all_args.extend(args);
-    let (output, _) = run(&binary("ch06_adaptive"), &all_args);
+    let (output, _) = run(&binary("ch08_adaptive"), &all_args);
     assert!(
         output.status.success(),
         "{}",
@@ -30,7 +30,7 @@ fn check_picture(committed: &str, args: &[&str]) {
     );
     assert!(
         on_disk == drawn,
-        "{} differs from what `ch06_adaptive {}` draws now: redraw it with \
+        "{} differs from what `ch08_adaptive {}` draws now: redraw it with \
          `UPDATE_EXPECTED=1 cargo test pictures` and look at it",
         committed.display(),
         all_args.join(" ")
@@ -39,10 +39,10 @@ fn check_picture(committed: &str, args: &[&str]) {
 
 #[test]
 fn the_adaptive_run_is_drawn_as_committed() {
-    check_picture("ch06_adaptive.adaptive.svg", &[]);
+    check_picture("ch08_adaptive.adaptive.svg", &[]);
 }
 
 #[test]
 fn the_fixed_run_is_drawn_as_committed() {
-    check_picture("ch06_adaptive.fixed.svg", &["--mode", "fixed"]);
+    check_picture("ch08_adaptive.fixed.svg", &["--mode", "fixed"]);
 }

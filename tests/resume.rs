@@ -1,4 +1,4 @@
-//! Chapter 8 on the real binary: killed with SIGKILL at several points, then run to the end,
+//! Chapter 10 on the real binary: killed with SIGKILL at several points, then run to the end,
 //! every job's result is recorded exactly once, and no more jobs ran twice than were in flight
 //! at the kills. A job that crashes the program every time ends as a dead letter after
 //! `MAX_ATTEMPTS`, reported, and charges no other job more than one attempt. The claim finds
@@ -27,7 +27,7 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new() -> Scratch {
-        Scratch(tempfile_path("ch08_resume").with_extension("db"))
+        Scratch(tempfile_path("ch10_resume").with_extension("db"))
     }
 
     fn side_file(&self, suffix: &str) -> PathBuf {
@@ -44,7 +44,7 @@ impl Drop for Scratch {
 }
 
 fn resume(db: &Path, extra: &[&str]) -> Command {
-    let mut command = Command::new(binary("ch08_resume"));
+    let mut command = Command::new(binary("ch10_resume"));
     command
         .arg("--db")
         .arg(db)
@@ -59,11 +59,11 @@ fn resume(db: &Path, extra: &[&str]) -> Command {
 
 /// Waits for a run to end (see `common::finish`).
 fn finish(child: Child) -> Output {
-    crate::common::finish(child, "ch08_resume")
+    crate::common::finish(child, "ch10_resume")
 }
 
 fn run(db: &Path, extra: &[&str]) -> Output {
-    finish(resume(db, extra).spawn().expect("ch08_resume starts"))
+    finish(resume(db, extra).spawn().expect("ch10_resume starts"))
 }
 
 /// Runs it, asserts that it succeeded, and returns its output.
@@ -336,7 +336,7 @@ impl Drop for Folder {
 fn a_folder_it_cannot_write_is_refused_before_any_work() {
     use std::os::unix::fs::PermissionsExt;
     let mode = |mode| std::fs::Permissions::from_mode(mode);
-    let folder = Folder(tempfile_path("ch08_resume-folder"));
+    let folder = Folder(tempfile_path("ch10_resume-folder"));
     std::fs::create_dir(&folder.0).expect("a folder");
     let db = folder.0.join("jobs.db");
     succeeds(&db, &["--jobs", "4"]);
@@ -373,7 +373,7 @@ fn a_folder_it_cannot_write_is_refused_before_any_work() {
             command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
         }
         command
-            .arg(binary("ch08_resume"))
+            .arg(binary("ch10_resume"))
             .arg("--db")
             .arg(path)
             .args(args)
@@ -382,7 +382,7 @@ fn a_folder_it_cannot_write_is_refused_before_any_work() {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let output = finish(command.spawn().expect("ch08_resume starts"));
+        let output = finish(command.spawn().expect("ch10_resume starts"));
         let stderr = String::from_utf8_lossy(&output.stderr);
         let case = format!("{} {args:?}", path.display());
         assert_eq!(output.status.code(), Some(2), "{case}: {stderr}");
@@ -592,7 +592,7 @@ fn poisoned_run(db: &Path, jobs: &str, poison: &str) -> Output {
     let mut command = Command::new("sh");
     command
         .args(["-c", "ulimit -c 0 && exec \"$0\" \"$@\""])
-        .arg(binary("ch08_resume"))
+        .arg(binary("ch10_resume"))
         .arg("--db")
         .arg(db)
         .args(["--jobs", jobs, "--poison", poison])
@@ -678,7 +678,7 @@ fn the_claim_finds_the_next_job_in_the_index_as_the_page_shows() {
         "next job, without it: SCAN jobs (full-scan steps: 39)"
     );
     // The page includes this file: what `--explain` prints there is what it printed here.
-    let shown = "tests/expected/ch08_resume.explain.log";
+    let shown = "tests/expected/ch10_resume.explain.log";
     if std::env::var_os("UPDATE_EXPECTED").is_some() {
         std::fs::write(root().join(shown), &stdout).expect("the file is writable");
     }

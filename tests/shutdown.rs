@@ -1,4 +1,4 @@
-//! Chapter 7 on the real binary: signals sent at several points of the run. Each time, the
+//! Chapter 9 on the real binary: signals sent at several points of the run. Each time, the
 //! process must exit within the grace period plus a second, with the documented status, and
 //! report every job exactly once: done, cancelled or not started.
 //!
@@ -110,14 +110,14 @@ impl Running {
     }
 
     fn start_with(args: &[&str], close_stdout_after: usize, stderr: Stdio) -> Running {
-        let mut child = Command::new(binary("ch07_shutdown"))
+        let mut child = Command::new(binary("ch09_shutdown"))
             .args(args)
             .current_dir(root())
             .env_remove("RUST_BACKTRACE")
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .expect("ch07_shutdown starts");
+            .expect("ch09_shutdown starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         // Not piped when it goes to /dev/full: then there is nothing to read.
         let stderr = match child.stderr.take() {
@@ -501,7 +501,7 @@ fn a_full_stderr_does_not_stop_a_graceful_stop() {
 
 #[test]
 fn a_closed_stdout_and_sigint_still_stop_gracefully_and_report_on_stderr() {
-    // `ch07_shutdown | tee log`, then Ctrl-C: `tee` dies and the pipe closes, and the program
+    // `ch09_shutdown | tee log`, then Ctrl-C: `tee` dies and the pipe closes, and the program
     // gets SIGINT. Here the reader closes the pipe after the first wave's 4 lines; the second
     // wave is then in flight, and its 4 lines will find the pipe closed in the middle of the
     // grace period.

@@ -85,7 +85,7 @@ async fn main() -> Result<(), tokio::sync::AcquireError> {
     // ANCHOR_END: acquire
     drop(permit);
     // An `asyncio.Event` used as a flag. One used only to stop tasks is better served by
-    // tokio-util's `CancellationToken` (chapter 7), a crate this file is not compiled with.
+    // tokio-util's `CancellationToken` (chapter 9), a crate this file is not compiled with.
     // ANCHOR: event
     let (set_event, mut event) = tokio::sync::watch::channel(false);
     // ANCHOR_END: event
