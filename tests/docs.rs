@@ -212,3 +212,113 @@ fn every_compile_fail_case_is_taught_in_a_chapter_and_in_the_gallery() {
         }
     }
 }
+
+/// The most lines a listing on a page may show. A longer one is a wall a reader skims: split
+/// it at its seams, with prose between the parts.
+const MAX_LISTING_LINES: usize = 80;
+
+/// Listings that were longer than that before the limit was set, each at its length then: they
+/// may shrink, never grow. `(page, anchor, lines)`.
+const LONG_LISTINGS: &[(&str, &str, usize)] = &[
+    ("ch05_unreliable", "consumer", 81),
+    ("ch09_shutdown", "signals", 107),
+    ("ch09_shutdown", "report", 95),
+    ("ch10_resume", "schema", 150),
+    ("ch10_resume", "queue", 131),
+    ("ch11_observability", "logging", 112),
+    ("ch13_million", "patterns", 131),
+];
+
+/// The lines a reader sees of `anchor` in `source`: those between its markers, less the
+/// markers of other anchors and the lines mdBook hides (`# ` in a Rust block).
+fn visible_lines(source: &str, anchor: &str) -> Option<usize> {
+    let start = format!("ANCHOR: {anchor}");
+    let end = format!("ANCHOR_END: {anchor}");
+    let mut lines = source.lines();
+    lines.find(|line| line.trim_end().ends_with(&start))?;
+    let mut count = 0;
+    for line in lines {
+        if line.trim_end().ends_with(&end) {
+            return Some(count);
+        }
+        let trimmed = line.trim_start();
+        if !trimmed.contains("ANCHOR") && !trimmed.starts_with("# ") && trimmed != "#" {
+            count += 1;
+        }
+    }
+    None
+}
+
+#[test]
+fn no_listing_is_longer_than_a_reader_reads() {
+    let include = Regex::new(r"\{\{#(?:rustdoc_include|include) ([^:}]+\.rs):(\w+)\}\}")
+        .expect("a valid regex");
+    let mut too_long = Vec::new();
+    let mut checked = 0;
+    for page in files("chapters", "md") {
+        let stem = page
+            .file_stem()
+            .expect("a file")
+            .to_string_lossy()
+            .into_owned();
+        let text = read(&page);
+        for found in include.captures_iter(&text) {
+            let source = read(&Path::new("chapters").join(&found[1]));
+            let anchor = &found[2];
+            let Some(lines) = visible_lines(&source, anchor) else {
+                continue; // a missing anchor is `book::every_include_names...`'s to report
+            };
+            checked += 1;
+            let allowed = LONG_LISTINGS
+                .iter()
+                .find(|(long_page, long_anchor, _)| *long_page == stem && *long_anchor == anchor)
+                .map_or(MAX_LISTING_LINES, |(_, _, lines)| *lines);
+            if lines > allowed {
+                too_long.push(format!(
+                    "{stem}: {anchor} shows {lines} lines, at most {allowed}"
+                ));
+            }
+        }
+    }
+    assert!(
+        checked > 50,
+        "only {checked} listings found: is the scan right?"
+    );
+    assert!(
+        too_long.is_empty(),
+        "listings too long:\n{}",
+        too_long.join("\n")
+    );
+}
+
+#[test]
+fn a_link_to_a_chapter_names_its_number() {
+    // `[12](ch12_blocking.md)`, `[chapter 9](ch09_shutdown.md#signals)`, `chapter [3](ch03_...)`.
+    let link = Regex::new(r"(?i)\[(?:chapters? )?(\d+)\]\(ch(\d\d)_").expect("a valid regex");
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    let mut pages = files("chapters", "md");
+    pages.push(Path::new("README.md").to_path_buf());
+    for page in pages {
+        let text = read(&page);
+        for found in link.captures_iter(&text) {
+            checked += 1;
+            let (said, target): (u32, u32) = (
+                found[1].parse().expect("digits"),
+                found[2].parse().expect("digits"),
+            );
+            if said != target {
+                wrong.push(format!("{}: {}", page.display(), &found[0]));
+            }
+        }
+    }
+    assert!(
+        checked > 10,
+        "only {checked} links found: is the scan right?"
+    );
+    assert!(
+        wrong.is_empty(),
+        "links whose text names another chapter:\n{}",
+        wrong.join("\n")
+    );
+}

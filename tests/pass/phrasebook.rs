@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use futures::{StreamExt, stream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 // ANCHOR: async_fn
@@ -13,6 +14,21 @@ async fn fetch(n: u32) -> u32 {
     // ANCHOR_END: async_fn
     tokio::time::sleep(Duration::from_millis(1)).await;
     n
+}
+
+/// A job that holds its permit until it ends, however it ends: dropping the permit frees it.
+async fn fetch_holding(_permit: OwnedSemaphorePermit, n: u32) -> u32 {
+    fetch(n).await
+}
+
+/// A job whose result is used where it is made.
+async fn process(n: u32) {
+    println!("{}", fetch(n).await);
+}
+
+/// A job that may fail: `try_join!` stops at the first error.
+async fn try_fetch(n: u32) -> Result<u32, String> {
+    Ok(fetch(n).await)
 }
 
 /// Work that keeps a thread busy, which must not run on the runtime's own threads.
@@ -84,6 +100,40 @@ async fn main() -> Result<(), tokio::sync::AcquireError> {
     let permit = limit.acquire().await?;
     // ANCHOR_END: acquire
     drop(permit);
+    let mut tasks = JoinSet::new();
+    // ANCHOR: acquire_owned
+    let permit = Arc::clone(&limit).acquire_owned().await?;
+    // ANCHOR_END: acquire_owned
+    // ANCHOR: spawn_with_permit
+    tasks.spawn(fetch_holding(permit, 8));
+    // ANCHOR_END: spawn_with_permit
+    tasks.join_all().await;
+    // ANCHOR: buffer_unordered
+    let mut results = stream::iter(0..100).map(fetch).buffer_unordered(50);
+    // ANCHOR_END: buffer_unordered
+    // ANCHOR: next
+    while let Some(result) = results.next().await {
+        // ANCHOR_END: next
+        let _ = result;
+    }
+    // ANCHOR: for_each_concurrent
+    stream::iter(0..100).for_each_concurrent(50, process).await;
+    // ANCHOR_END: for_each_concurrent
+    let (_stop, mut stopped) = tokio::sync::watch::channel(false);
+    // ANCHOR: select
+    tokio::select! { done = fetch(9) => println!("{done}"), _ = stopped.changed() => {} }
+    // ANCHOR_END: select
+    // ANCHOR: deadline
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // ANCHOR_END: deadline
+    // ANCHOR: timeout_at
+    let by_deadline = tokio::time::timeout_at(deadline, fetch(10)).await;
+    // ANCHOR_END: timeout_at
+    let by_deadline = by_deadline.unwrap_or_default();
+    // ANCHOR: try_join
+    let both = tokio::try_join!(try_fetch(11), try_fetch(12));
+    // ANCHOR_END: try_join
+    println!("{by_deadline} {both:?}");
     // An `asyncio.Event` used as a flag. One used only to stop tasks is better served by
     // tokio-util's `CancellationToken` (chapter 9), a crate this file is not compiled with.
     // ANCHOR: event
