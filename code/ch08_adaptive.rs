@@ -1,9 +1,10 @@
 //! Chapter 8: adapting the number of requests in flight to a service's capacity and quota.
 //!
-//! A simulated service, whose capacity halves for the middle half of the run, is driven by
-//! either ch04's 50 fixed consumers or an adaptive client: a concurrency limit that grows while
-//! the service keeps up and shrinks when it does not, a rate limiter for the quota, and retries
-//! with backoff, jitter and a budget. Each run ends with its goodput and rejection rate.
+//! A client is built in six steps against a simulated service whose capacity halves for the
+//! middle half of the run: chapter 4's 50 consumers, a fixed limit, a rate limiter for the
+//! quota, retries with backoff and jitter, a retry budget, and a limit that adapts itself
+//! (AIMD). `--client` picks the step; each run ends with its goodput and rejection rate. The
+//! service, a stand-in for a real API, is the module `service` at the end of the client's code.
 //! Run it with `cargo run --bin ch08_adaptive`; `--help` lists the options.
 
 use std::io::Write;
@@ -12,161 +13,220 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-// ANCHOR: rng
-/// A small seeded random number generator (SplitMix64). Written out rather than taken from a
-/// crate so that its numbers never change with a crate's version. The run a seed gives depends
-/// on tokio too (the order in which it wakes tasks): the same seed on the paused clock gives the
-/// same run with the same `Cargo.lock`.
-struct Rng(u64);
+use service::{QUOTA_PER_SECOND, Rejection, Rng, Service};
 
-impl Rng {
-    /// A number in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1_u64 << 53) as f64
+// ANCHOR: call
+/// The jobs, numbered from 0, shared by the workers as chapter 4's consumers share them.
+type Jobs = Arc<tokio::sync::Mutex<mpsc::Receiver<u64>>>;
+
+async fn next_job(jobs: &Jobs) -> Option<u64> {
+    jobs.lock().await.recv().await
+}
+
+impl Client {
+    /// One attempt: a call to the service, counted as an attempt, then as completed or
+    /// rejected. `Ok` holds how long the service worked on the request.
+    async fn call(&self) -> Result<Duration, Rejection> {
+        Counters::add(&self.counters.attempts);
+        let answer = self.service.call().await;
+        match answer {
+            Ok(_) => Counters::add(&self.counters.completed),
+            Err(_) => Counters::add(&self.counters.rejected),
+        }
+        answer
     }
 }
-// ANCHOR_END: rng
+// ANCHOR_END: call
 
-/// Locks a std mutex. Every critical section here is a few arithmetic steps with no `.await`
-/// and no panic inside, so a poisoned lock cannot hold a half-updated state: take it anyway.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+// ANCHOR: queue
+/// Chapter 4's number of consumers, and the wait after a refusal before calling again.
+const CONSUMERS: usize = 50;
+const NAIVE_RETRY_WAIT: Duration = Duration::from_millis(100);
+
+/// Chapter 4's consumer, pointed at the service: it takes a job and calls until the call goes
+/// through, waiting a fixed tenth of a second after each refusal.
+async fn queue_worker(client: Arc<Client>, jobs: Jobs) {
+    while let Some(_job) = next_job(&jobs).await {
+        while client.call().await.is_err() {
+            tokio::time::sleep(NAIVE_RETRY_WAIT).await;
+        }
+    }
+}
+// ANCHOR_END: queue
+
+// ANCHOR: limit
+/// The service's capacity on a good day, as if someone had measured it once: the best fixed
+/// limit there is, until the capacity moves. `client.permits` is a `Semaphore` with this many.
+const FIXED_LIMIT: usize = 40;
+/// Workers for every step but `queue`: more than any limit lets through, so that the limit,
+/// not the number of workers, decides how many requests are in flight.
+const WORKERS: usize = 200;
+
+/// A worker that holds a permit for each request, and only while the request is in flight.
+async fn limit_worker(client: Arc<Client>, jobs: Jobs) {
+    while let Some(_job) = next_job(&jobs).await {
+        loop {
+            // `acquire` fails only once the semaphore is closed, and nothing closes this one.
+            let Ok(permit) = client.permits.acquire().await else {
+                return;
+            };
+            let answer = client.call().await;
+            // A request waiting to be retried is not in flight: give its place to another.
+            drop(permit);
+            if answer.is_ok() {
+                break;
+            }
+            tokio::time::sleep(NAIVE_RETRY_WAIT).await;
+        }
+    }
+}
+// ANCHOR_END: limit
+
+// ANCHOR: rate
+/// Spaces requests so that they never exceed the quota: each one gets the next free moment,
+/// a deadline, `1 / per_second` after the one before.
+struct RateLimiter {
+    next_free: Mutex<Instant>,
+    interval: Duration,
 }
 
-// ANCHOR: service_parameters
-/// How long the service takes to answer when it is not overloaded, on average.
-const BASE_LATENCY: Duration = Duration::from_millis(50);
-/// How many requests the service serves at once before it slows down, most of the time.
-const FULL_CAPACITY: u32 = 40;
-/// The service's published quota, in requests per second.
-const QUOTA_PER_SECOND: f64 = 600.0;
-/// How many requests the quota lets through at once, in a burst.
-const QUOTA_BURST: f64 = 60.0;
-/// Past this multiple of its capacity in flight, the service refuses new requests.
-const OVERLOAD_FACTOR: f64 = 1.5;
-// ANCHOR_END: service_parameters
-
-// ANCHOR: service
-/// Why the service refused a request, with the wait it asks for, as a 503's or a 429's
-/// `Retry-After` header would.
-#[derive(Debug, Clone, Copy)]
-enum Rejection {
-    /// 503: too many requests in flight for its capacity.
-    Overloaded { retry_after: Duration },
-    /// 429: over the quota.
-    QuotaExceeded { retry_after: Duration },
-}
-
-/// The simulated service. It stands for any API with a capacity and a quota.
-struct Service {
-    started: Instant,
-    duration: Duration,
-    state: Mutex<ServiceState>,
-}
-
-struct ServiceState {
-    in_flight: u32,
-    /// Tokens of the quota's bucket: one per request, refilled at `QUOTA_PER_SECOND`.
-    quota_tokens: f64,
-    refilled_at: Instant,
-    rng: Rng,
-}
-
-impl Service {
-    fn new(seed: u64, duration: Duration) -> Service {
-        let now = Instant::now();
-        Service {
-            started: now,
-            duration,
-            state: Mutex::new(ServiceState {
-                in_flight: 0,
-                quota_tokens: QUOTA_BURST,
-                refilled_at: now,
-                rng: Rng(seed),
-            }),
+impl RateLimiter {
+    fn new(per_second: f64) -> RateLimiter {
+        RateLimiter {
+            next_free: Mutex::new(Instant::now()),
+            interval: Duration::from_secs_f64(1.0 / per_second),
         }
     }
 
-    /// The capacity at a given time: full for the first quarter of the run, half for the
-    /// middle half (a node failed, a neighbour is busy), full again for the last quarter.
-    fn capacity_at(&self, at: Instant) -> u32 {
-        let fraction = at.duration_since(self.started).as_secs_f64() / self.duration.as_secs_f64();
-        if (0.25..0.75).contains(&fraction) {
-            FULL_CAPACITY / 2
-        } else {
-            FULL_CAPACITY
-        }
-    }
-
-    /// One request. Either it is refused at once, or it is served after its base latency times
-    /// the square of the load (requests in flight over capacity) once the load passes 1: an
-    /// overloaded server gets slower at everything, so pushing it past capacity loses throughput.
-    async fn call(self: &Arc<Self>) -> Result<Duration, Rejection> {
-        let (latency, _slot) = self.admit()?;
-        tokio::time::sleep(latency).await;
-        Ok(latency)
-        // `_slot` is dropped here, or wherever this future is dropped: either way, the request
-        // stops counting as in flight.
-    }
-
-    fn admit(self: &Arc<Self>) -> Result<(Duration, Slot), Rejection> {
-        let now = Instant::now();
-        let mut state = lock(&self.state);
-        let refill = now.duration_since(state.refilled_at).as_secs_f64() * QUOTA_PER_SECOND;
-        state.quota_tokens = (state.quota_tokens + refill).min(QUOTA_BURST);
-        state.refilled_at = now;
-        if state.quota_tokens < 1.0 {
-            let wait = (1.0 - state.quota_tokens) / QUOTA_PER_SECOND;
-            let retry_after = Duration::from_secs_f64(wait);
-            return Err(Rejection::QuotaExceeded { retry_after });
-        }
-        let capacity = f64::from(self.capacity_at(now));
-        let in_flight = f64::from(state.in_flight + 1);
-        if in_flight > capacity * OVERLOAD_FACTOR {
-            let retry_after = BASE_LATENCY;
-            return Err(Rejection::Overloaded { retry_after });
-        }
-        state.quota_tokens -= 1.0;
-        state.in_flight += 1;
-        let load = (in_flight / capacity).max(1.0);
-        let jitter = 0.9 + 0.2 * state.rng.next_f64();
-        let latency = BASE_LATENCY.mul_f64(load * load * jitter);
-        let slot = Slot(Arc::clone(self));
-        Ok((latency, slot))
-    }
-
-    fn in_flight(&self) -> u32 {
-        lock(&self.state).in_flight
-    }
-
-    /// How many requests per second the service can complete at a given moment: its capacity
-    /// over its base latency, or its quota, whichever is lower.
-    fn capacity_per_second(&self, at: Instant) -> f64 {
-        let by_capacity = f64::from(self.capacity_at(at)) / BASE_LATENCY.as_secs_f64();
-        by_capacity.min(QUOTA_PER_SECOND)
+    async fn wait_turn(&self) {
+        let turn = {
+            let mut next_free = lock(&self.next_free);
+            let turn = (*next_free).max(Instant::now());
+            *next_free = turn + self.interval;
+            turn
+        };
+        // Sleeping until a deadline, not for an interval: timer delays do not add up.
+        tokio::time::sleep_until(turn).await;
     }
 }
 
-/// A request in flight. Dropping it, however that happens, ends the request.
-struct Slot(Arc<Service>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        lock(&self.0.state).in_flight -= 1;
+/// The `limit` worker, which now also waits for its turn under the quota before each call.
+async fn rate_worker(client: Arc<Client>, jobs: Jobs) {
+    while let Some(_job) = next_job(&jobs).await {
+        loop {
+            let Ok(permit) = client.permits.acquire().await else {
+                return;
+            };
+            client.rate.wait_turn().await;
+            let answer = client.call().await;
+            drop(permit);
+            if answer.is_ok() {
+                break;
+            }
+            tokio::time::sleep(NAIVE_RETRY_WAIT).await;
+        }
     }
 }
-// ANCHOR_END: service
+// ANCHOR_END: rate
 
-// ANCHOR: limiter_parameters
+// ANCHOR: backoff
+/// The first retry waits up to this long; each further retry up to twice as long as the last.
+const BACKOFF_BASE: Duration = Duration::from_millis(50);
+/// No retry waits longer than this, on top of what the service asked for.
+const BACKOFF_CAP: Duration = Duration::from_secs(2);
+
+/// How long to wait before retry number `retry` (1, 2, ...): what the service asked for, plus
+/// exponential backoff with full jitter. Adding the jitter to the service's wait, rather than
+/// taking the larger of the two, keeps clients refused together from retrying together.
+fn backoff(retry: u32, retry_after: Duration, rng: &mut Rng) -> Duration {
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(2_u32.saturating_pow(retry - 1))
+        .min(BACKOFF_CAP);
+    retry_after + ceiling.mul_f64(rng.next_f64())
+}
+
+/// The `rate` worker, which now waits before a retry as long as `backoff` says.
+async fn backoff_worker(client: Arc<Client>, jobs: Jobs) {
+    while let Some(_job) = next_job(&jobs).await {
+        let mut retry = 0;
+        loop {
+            let Ok(permit) = client.permits.acquire().await else {
+                return;
+            };
+            client.rate.wait_turn().await;
+            let answer = client.call().await;
+            drop(permit);
+            let Err(rejection) = answer else {
+                break;
+            };
+            retry += 1;
+            let wait = backoff(retry, rejection.retry_after(), &mut lock(&client.rng));
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+// ANCHOR_END: backoff
+
+// ANCHOR: budget
+/// Retries allowed per first attempt, over the run: a tenth.
+const RETRY_BUDGET_RATIO: f64 = 0.1;
+/// Retries that can be saved up, and the budget at the start: a long calm period must not
+/// bank enough retries to flood the service when trouble comes.
+const RETRY_BUDGET_CAP: f64 = 10.0;
+
+/// Retries are paid for out of a budget that first attempts fill, up to a cap, so that when
+/// everything fails, retries add about a tenth to the load instead of multiplying it.
+struct RetryBudget(Mutex<f64>);
+
+impl RetryBudget {
+    fn deposit(&self) {
+        let mut tokens = lock(&self.0);
+        *tokens = (*tokens + RETRY_BUDGET_RATIO).min(RETRY_BUDGET_CAP);
+    }
+
+    fn try_withdraw(&self) -> bool {
+        let mut tokens = lock(&self.0);
+        let allowed = *tokens >= 1.0;
+        if allowed {
+            *tokens -= 1.0;
+        }
+        allowed
+    }
+}
+
+/// The `backoff` worker, whose retries are now paid for out of the budget. A job the budget
+/// cannot pay for is parked, not lost: the run lists the parked jobs at the end.
+async fn budget_worker(client: Arc<Client>, jobs: Jobs) {
+    while let Some(job) = next_job(&jobs).await {
+        client.budget.deposit();
+        let mut retry = 0;
+        loop {
+            let Ok(permit) = client.permits.acquire().await else {
+                return;
+            };
+            client.rate.wait_turn().await;
+            let answer = client.call().await;
+            drop(permit);
+            let Err(rejection) = answer else {
+                break;
+            };
+            if !client.budget.try_withdraw() {
+                client.park(job);
+                break;
+            }
+            retry += 1;
+            let wait = backoff(retry, rejection.retry_after(), &mut lock(&client.rng));
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+// ANCHOR_END: budget
+
+// ANCHOR: limiter_state
 /// Where the concurrency limit starts, and the lowest it may go.
 const INITIAL_LIMIT: f64 = 10.0;
 const MIN_LIMIT: f64 = 1.0;
@@ -176,9 +236,7 @@ const LATENCY_TOLERANCE: f64 = 1.25;
 /// more after a refusal.
 const DECREASE_ON_LATENCY: f64 = 0.9;
 const DECREASE_ON_REJECTION: f64 = 0.7;
-// ANCHOR_END: limiter_parameters
 
-// ANCHOR: limiter
 /// A concurrency limit that adjusts itself: additive increase, multiplicative decrease (AIMD),
 /// as TCP adjusts its congestion window.
 struct Limiter {
@@ -207,18 +265,6 @@ struct LimiterState {
 /// The right to have one request in flight. Dropping it gives the right back.
 struct Permit(Arc<Limiter>);
 
-/// A request at the service. Dropping it, however that happens, stops counting it.
-struct Sent {
-    limiter: Arc<Limiter>,
-    at: Instant,
-}
-
-impl Drop for Sent {
-    fn drop(&mut self) {
-        lock(&self.limiter.state).sent -= 1;
-    }
-}
-
 impl Drop for Permit {
     fn drop(&mut self) {
         lock(&self.0.state).in_flight -= 1;
@@ -226,7 +272,9 @@ impl Drop for Permit {
         self.0.changed.notify_one();
     }
 }
+// ANCHOR_END: limiter_state
 
+// ANCHOR: limiter_acquire
 impl Limiter {
     fn new() -> Limiter {
         Limiter {
@@ -271,6 +319,26 @@ impl Limiter {
         }
     }
 
+    fn limit(&self) -> f64 {
+        lock(&self.state).limit
+    }
+}
+
+/// A request at the service. Dropping it, however that happens, stops counting it.
+struct Sent {
+    limiter: Arc<Limiter>,
+    at: Instant,
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        lock(&self.limiter.state).sent -= 1;
+    }
+}
+// ANCHOR_END: limiter_acquire
+
+// ANCHOR: limiter_feedback
+impl Limiter {
     /// An answer came back, and the service said it took `latency`.
     fn on_success(&self, sent: Sent, latency: Duration) {
         let sent_at = sent.at;
@@ -295,7 +363,7 @@ impl Limiter {
         }
     }
 
-    /// The service refused a request sent at `sent_at`.
+    /// The service refused a request: a cut if it was overloaded, nothing if it was the quota.
     fn on_rejection(&self, sent: Sent, overloaded: bool) {
         let sent_at = sent.at;
         drop(sent);
@@ -303,10 +371,6 @@ impl Limiter {
         if overloaded {
             state.decrease(sent_at, DECREASE_ON_REJECTION);
         }
-    }
-
-    fn limit(&self) -> f64 {
-        lock(&self.state).limit
     }
 }
 
@@ -324,80 +388,87 @@ impl LimiterState {
         self.decreased_at = Some(Instant::now());
     }
 }
-// ANCHOR_END: limiter
+// ANCHOR_END: limiter_feedback
 
-// ANCHOR: rate_limiter
-/// Spaces requests so that they never exceed the quota: each one gets the next free moment,
-/// a deadline, `1 / QUOTA_PER_SECOND` after the one before.
-struct RateLimiter {
-    next_free: Mutex<Instant>,
-    interval: Duration,
-}
-
-impl RateLimiter {
-    fn new(per_second: f64) -> RateLimiter {
-        RateLimiter {
-            next_free: Mutex::new(Instant::now()),
-            interval: Duration::from_secs_f64(1.0 / per_second),
+// ANCHOR: adaptive
+/// The `budget` worker with the adaptive limiter in place of the semaphore. It tells the
+/// limiter when each request leaves and how it went.
+async fn adaptive_worker(client: Arc<Client>, jobs: Jobs) {
+    while let Some(job) = next_job(&jobs).await {
+        client.budget.deposit();
+        let mut retry = 0;
+        loop {
+            let permit = client.limiter.acquire().await;
+            client.rate.wait_turn().await;
+            let sent = client.limiter.sending();
+            let rejection = match client.call().await {
+                // The service reports how long it worked on the request, as many APIs do in a
+                // `Server-Timing` header. Measuring from the client would add the network and
+                // this machine's own delays, which a busy machine makes large and erratic.
+                Ok(latency) => break client.limiter.on_success(sent, latency),
+                Err(rejection) => rejection,
+            };
+            // A refusal for capacity says the limit is too high; one for the quota says
+            // nothing about capacity, only that we sent too fast.
+            let overloaded = matches!(rejection, Rejection::Overloaded { .. });
+            client.limiter.on_rejection(sent, overloaded);
+            drop(permit);
+            if !client.budget.try_withdraw() {
+                client.park(job);
+                break;
+            }
+            retry += 1;
+            let wait = backoff(retry, rejection.retry_after(), &mut lock(&client.rng));
+            tokio::time::sleep(wait).await;
         }
     }
-
-    async fn wait_turn(&self) {
-        let turn = {
-            let mut next_free = lock(&self.next_free);
-            let turn = (*next_free).max(Instant::now());
-            *next_free = turn + self.interval;
-            turn
-        };
-        // Sleeping until a deadline, not for an interval: timer delays do not add up.
-        tokio::time::sleep_until(turn).await;
-    }
 }
-// ANCHOR_END: rate_limiter
+// ANCHOR_END: adaptive
 
-// ANCHOR: retry_parameters
-/// The first retry waits up to this long; each further retry up to twice as long as the last.
-const BACKOFF_BASE: Duration = Duration::from_millis(50);
-/// No retry waits longer than this.
-const BACKOFF_CAP: Duration = Duration::from_secs(2);
-/// Retries allowed per first attempt, over the run: a tenth.
-const RETRY_BUDGET_RATIO: f64 = 0.1;
-/// Retries that can be saved up, and the budget at the start: a long calm period must not
-/// bank enough retries to flood the service when trouble comes.
-const RETRY_BUDGET_CAP: f64 = 10.0;
-// ANCHOR_END: retry_parameters
-
-// ANCHOR: retry
-/// How long to wait before retry number `retry` (1, 2, ...): what the service asked for, plus
-/// exponential backoff with full jitter. Adding the jitter to the service's wait, rather than
-/// taking the larger of the two, keeps clients refused together from retrying together.
-fn backoff(retry: u32, retry_after: Duration, rng: &mut Rng) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(2_u32.saturating_pow(retry - 1))
-        .min(BACKOFF_CAP);
-    retry_after + ceiling.mul_f64(rng.next_f64())
+// ANCHOR: client
+/// The steps the client is built in, each adding one part to the one before.
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Step {
+    /// Chapter 4's 50 consumers, retrying after a fixed wait.
+    Queue,
+    /// A fixed limit on requests in flight, held by a semaphore.
+    Limit,
+    /// And a rate limiter for the quota.
+    Rate,
+    /// And retries with exponential backoff and jitter, honouring `Retry-After`.
+    Backoff,
+    /// And a retry budget, parking the jobs it refuses.
+    Budget,
+    /// With a limit that adapts itself (AIMD) in place of the fixed one.
+    Adaptive,
 }
 
-/// Retries are paid for out of a budget that first attempts fill, up to a cap, so that when
-/// everything fails, retries add about a tenth to the load instead of multiplying it.
-struct RetryBudget(Mutex<f64>);
+/// What every worker shares: the service, the counters, and every step's parts (each step
+/// uses those it needs).
+struct Client {
+    service: Arc<Service>,
+    counters: Counters,
+    /// `limit`, `rate`, `backoff`, `budget`: a fixed number of permits.
+    permits: Semaphore,
+    /// From `rate` on: the quota's pace.
+    rate: RateLimiter,
+    /// From `backoff` on: the random numbers of the jitter.
+    rng: Mutex<Rng>,
+    /// From `budget` on: the retry budget, and the jobs it refused.
+    budget: RetryBudget,
+    parked: Mutex<Vec<u64>>,
+    /// `adaptive`: the limit that adapts itself.
+    limiter: Arc<Limiter>,
+}
 
-impl RetryBudget {
-    fn deposit(&self) {
-        let mut tokens = lock(&self.0);
-        *tokens = (*tokens + RETRY_BUDGET_RATIO).min(RETRY_BUDGET_CAP);
-    }
-
-    fn try_withdraw(&self) -> bool {
-        let mut tokens = lock(&self.0);
-        let allowed = *tokens >= 1.0;
-        if allowed {
-            *tokens -= 1.0;
-        }
-        allowed
+impl Client {
+    /// Sets a job aside for later: here a list, printed at the end of the run; in a real
+    /// client, durable storage (chapter 10's SQLite, say) that a later run retries from.
+    fn park(&self, job: u64) {
+        Counters::add(&self.counters.parked);
+        lock(&self.parked).push(job);
     }
 }
-// ANCHOR_END: retry
 
 /// What happened over the run, counted by the workers.
 #[derive(Default)]
@@ -405,8 +476,8 @@ struct Counters {
     attempts: AtomicU64,
     rejected: AtomicU64,
     completed: AtomicU64,
-    /// Jobs given up on: the retry budget was spent.
-    abandoned: AtomicU64,
+    /// Jobs the retry budget refused to retry.
+    parked: AtomicU64,
 }
 
 impl Counters {
@@ -418,97 +489,59 @@ impl Counters {
         counter.load(Ordering::Relaxed)
     }
 }
+// ANCHOR_END: client
 
-/// What every worker shares.
-struct Client {
-    service: Arc<Service>,
-    counters: Counters,
-    limiter: Arc<Limiter>,
-    rate: RateLimiter,
-    budget: RetryBudget,
-    rng: Mutex<Rng>,
-}
+// ANCHOR: run
+async fn run(step: Step, seed: u64, duration: Duration) -> Vec<Sample> {
+    let _timer = Timer::start();
+    let service = Arc::new(Service::new(seed, duration));
+    let client = Arc::new(Client {
+        service: Arc::clone(&service),
+        counters: Counters::default(),
+        permits: Semaphore::new(FIXED_LIMIT),
+        rate: RateLimiter::new(QUOTA_PER_SECOND),
+        rng: Mutex::new(Rng(seed ^ 0x5EED)),
+        budget: RetryBudget(Mutex::new(RETRY_BUDGET_CAP)),
+        parked: Mutex::new(Vec::new()),
+        limiter: Arc::new(Limiter::new()),
+    });
 
-// ANCHOR: fixed
-/// Chapter 4's consumer, pointed at the service: it takes a job, calls, and on a refusal
-/// waits a fixed tenth of a second and calls again, until the job goes through.
-async fn fixed_worker(client: Arc<Client>, jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<u64>>>) {
-    loop {
-        let Some(_job) = jobs.lock().await.recv().await else {
-            return;
-        };
-        loop {
-            Counters::add(&client.counters.attempts);
-            match client.service.call().await {
-                Ok(_) => break Counters::add(&client.counters.completed),
-                Err(_) => {
-                    Counters::add(&client.counters.rejected);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+    // More jobs than the service can do in the run: the question is how many get done.
+    let (sender, receiver) = mpsc::channel(CONSUMERS * 2);
+    let jobs: Jobs = Arc::new(tokio::sync::Mutex::new(receiver));
+    let mut tasks = JoinSet::new();
+    tasks.spawn(async move {
+        for job in 0.. {
+            if sender.send(job).await.is_err() {
+                return;
             }
         }
-    }
-}
-// ANCHOR_END: fixed
-
-// ANCHOR: adaptive
-/// A worker of the adaptive client. Many of them wait on the limiter, which lets through as
-/// many requests at once as the service seems able to take.
-async fn adaptive_worker(client: Arc<Client>, jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<u64>>>) {
-    loop {
-        let Some(_job) = jobs.lock().await.recv().await else {
-            return;
+    });
+    let workers = if step == Step::Queue {
+        CONSUMERS
+    } else {
+        WORKERS
+    };
+    for _ in 0..workers {
+        let (client, jobs) = (Arc::clone(&client), Arc::clone(&jobs));
+        match step {
+            Step::Queue => tasks.spawn(queue_worker(client, jobs)),
+            Step::Limit => tasks.spawn(limit_worker(client, jobs)),
+            Step::Rate => tasks.spawn(rate_worker(client, jobs)),
+            Step::Backoff => tasks.spawn(backoff_worker(client, jobs)),
+            Step::Budget => tasks.spawn(budget_worker(client, jobs)),
+            Step::Adaptive => tasks.spawn(adaptive_worker(client, jobs)),
         };
-        client.budget.deposit();
-        let mut retry = 0;
-        loop {
-            let permit = client.limiter.acquire().await;
-            client.rate.wait_turn().await;
-            Counters::add(&client.counters.attempts);
-            let sent = client.limiter.sending();
-            let rejection = match client.service.call().await {
-                // The service reports how long it worked on the request, as many APIs do in a
-                // `Server-Timing` header. Measuring from the client would add the network and
-                // this machine's own delays, which a busy machine makes large and erratic.
-                Ok(latency) => {
-                    client.limiter.on_success(sent, latency);
-                    break Counters::add(&client.counters.completed);
-                }
-                Err(rejection) => rejection,
-            };
-            Counters::add(&client.counters.rejected);
-            // A refusal for capacity says the limit is too high; one for the quota says
-            // nothing about capacity, only that we sent too fast.
-            let overloaded = matches!(rejection, Rejection::Overloaded { .. });
-            client.limiter.on_rejection(sent, overloaded);
-            // Waiting for a retry takes no capacity: give the permit back first.
-            drop(permit);
-            if !client.budget.try_withdraw() {
-                break Counters::add(&client.counters.abandoned);
-            }
-            retry += 1;
-            let (Rejection::Overloaded { retry_after } | Rejection::QuotaExceeded { retry_after }) =
-                rejection;
-            let wait = backoff(retry, retry_after, &mut lock(&client.rng));
-            tokio::time::sleep(wait).await;
-        }
     }
-}
-// ANCHOR_END: adaptive
+    drop(jobs);
 
-/// Which client drives the service.
-#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
-enum Mode {
-    /// Chapter 4's 50 consumers.
-    Fixed,
-    /// An AIMD concurrency limit, a rate limiter and budgeted retries.
-    Adaptive,
+    let samples = watch(&client, step, duration).await;
+    // The run is over: cancel every worker, and with them the requests in flight.
+    tasks.shutdown().await;
+    summarize(&client, step, duration);
+    samples
 }
-
-/// How many consumers ch04 used, and how many workers the adaptive client may have waiting
-/// on its limiter: more than the service could ever take, so the limiter is what decides.
-const FIXED_CONSUMERS: usize = 50;
-const ADAPTIVE_WORKERS: usize = 200;
+// ANCHOR_END: run
 
 /// One point of the picture, every `SAMPLE_EVERY`.
 struct Sample {
@@ -521,56 +554,9 @@ struct Sample {
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
-// ANCHOR: run
-async fn run(mode: Mode, seed: u64, duration: Duration) -> Vec<Sample> {
-    let _timer = Timer::start();
-    let service = Arc::new(Service::new(seed, duration));
-    let client = Arc::new(Client {
-        service: Arc::clone(&service),
-        counters: Counters::default(),
-        limiter: Arc::new(Limiter::new()),
-        rate: RateLimiter::new(QUOTA_PER_SECOND),
-        budget: RetryBudget(Mutex::new(RETRY_BUDGET_CAP)),
-        rng: Mutex::new(Rng(seed ^ 0x5EED)),
-    });
-
-    // More jobs than the service can do in the run: the question is how many get done.
-    let (sender, receiver) = mpsc::channel(FIXED_CONSUMERS * 2);
-    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-    let mut tasks = JoinSet::new();
-    tasks.spawn(async move {
-        for job in 0.. {
-            if sender.send(job).await.is_err() {
-                return;
-            }
-        }
-    });
-    let workers = if mode == Mode::Fixed {
-        FIXED_CONSUMERS
-    } else {
-        ADAPTIVE_WORKERS
-    };
-    for _ in 0..workers {
-        match mode {
-            Mode::Fixed => tasks.spawn(fixed_worker(Arc::clone(&client), Arc::clone(&receiver))),
-            Mode::Adaptive => {
-                tasks.spawn(adaptive_worker(Arc::clone(&client), Arc::clone(&receiver)))
-            }
-        };
-    }
-    drop(receiver);
-
-    let samples = watch(&client, mode, duration).await;
-    // The run is over: cancel every worker, and with them the requests in flight.
-    tasks.shutdown().await;
-    summarize(&client, mode, duration);
-    samples
-}
-// ANCHOR_END: run
-
 // ANCHOR: watch
 /// Samples the run until `duration` has passed, printing a line every second.
-async fn watch(client: &Client, mode: Mode, duration: Duration) -> Vec<Sample> {
+async fn watch(client: &Client, step: Step, duration: Duration) -> Vec<Sample> {
     let started = client.service.started;
     let mut samples = Vec::new();
     let mut rejected_before = 0;
@@ -582,9 +568,10 @@ async fn watch(client: &Client, mode: Mode, duration: Duration) -> Vec<Sample> {
         }
         let at = now.duration_since(started).as_secs_f64();
         let capacity = client.service.capacity_at(now);
-        let limit = match mode {
-            Mode::Fixed => FIXED_CONSUMERS as f64,
-            Mode::Adaptive => client.limiter.limit(),
+        let limit = match step {
+            Step::Queue => CONSUMERS as f64,
+            Step::Adaptive => client.limiter.limit(),
+            Step::Limit | Step::Rate | Step::Backoff | Step::Budget => FIXED_LIMIT as f64,
         };
         let rejected = Counters::get(&client.counters.rejected);
         let in_flight = client.service.in_flight();
@@ -608,9 +595,12 @@ async fn watch(client: &Client, mode: Mode, duration: Duration) -> Vec<Sample> {
 // ANCHOR_END: watch
 
 // ANCHOR: summary
+/// How many parked jobs the run lists by number at the end.
+const PARKED_SHOWN: usize = 8;
+
 /// The run's figures: goodput, the share of the service's capacity turned into completed
 /// jobs, and the share of attempts the service refused.
-fn summarize(client: &Client, mode: Mode, duration: Duration) {
+fn summarize(client: &Client, step: Step, duration: Duration) {
     let service = &client.service;
     // The capacity over the run, integrated in steps of a millisecond.
     let steps = duration.as_millis() as u32;
@@ -621,26 +611,216 @@ fn summarize(client: &Client, mode: Mode, duration: Duration) {
     let completed = Counters::get(&client.counters.completed);
     let attempts = Counters::get(&client.counters.attempts);
     let rejected = Counters::get(&client.counters.rejected);
-    let abandoned = Counters::get(&client.counters.abandoned);
-    let mode = if mode == Mode::Fixed {
-        "fixed"
-    } else {
-        "adaptive"
-    };
+    let parked = Counters::get(&client.counters.parked);
     // Every attempt was completed, rejected, or still at the service when the run ended.
     let cut_short = attempts - completed - rejected;
     println!(
         "jobs: attempts={attempts} completed={completed} rejected={rejected} \
-         cut_short={cut_short} abandoned={abandoned}"
+         cut_short={cut_short} parked={parked}"
     );
+    if matches!(step, Step::Budget | Step::Adaptive) {
+        let jobs = lock(&client.parked);
+        let mut line = format!("parked: {} jobs the retry budget refused", jobs.len());
+        if !jobs.is_empty() {
+            line += ":";
+        }
+        for job in jobs.iter().take(PARKED_SHOWN) {
+            line += &format!(" {job}");
+        }
+        if jobs.len() > PARKED_SHOWN {
+            line += " …";
+        }
+        println!("{line}");
+    }
+    let name = match step {
+        Step::Queue => "queue",
+        Step::Limit => "limit",
+        Step::Rate => "rate",
+        Step::Backoff => "backoff",
+        Step::Budget => "budget",
+        Step::Adaptive => "adaptive",
+    };
     println!(
-        "summary: mode={mode} goodput={:.2} rejected={:.2} elapsed={:.2}",
+        "summary: client={name} goodput={:.2} rejected={:.2} elapsed={:.2}",
         completed as f64 / capacity,
         rejected as f64 / attempts.max(1) as f64,
         Instant::now().duration_since(service.started).as_secs_f64(),
     );
 }
 // ANCHOR_END: summary
+
+/// The simulated service: a stand-in for a real API, with a capacity that moves and a quota.
+/// The client above uses only `Service::call`, what its answers say, and the published quota.
+mod service {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::lock;
+
+    // ANCHOR: service_parameters
+    /// How long the service takes to answer when it is not overloaded, on average.
+    pub const BASE_LATENCY: Duration = Duration::from_millis(50);
+    /// How many requests the service serves at once before it slows down, most of the time.
+    pub const FULL_CAPACITY: u32 = 40;
+    /// The service's published quota, in requests per second.
+    pub const QUOTA_PER_SECOND: f64 = 600.0;
+    /// How many requests the quota lets through at once, in a burst.
+    pub const QUOTA_BURST: f64 = 60.0;
+    /// Past this multiple of its capacity in flight, the service refuses new requests.
+    pub const OVERLOAD_FACTOR: f64 = 1.5;
+
+    /// Why the service refused a request, with the wait it asks for, as a 503's or a 429's
+    /// `Retry-After` header would.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Rejection {
+        /// 503: too many requests in flight for its capacity.
+        Overloaded { retry_after: Duration },
+        /// 429: over the quota.
+        QuotaExceeded { retry_after: Duration },
+    }
+
+    impl Rejection {
+        /// The wait the service asked for: its `Retry-After`.
+        pub fn retry_after(self) -> Duration {
+            match self {
+                Rejection::Overloaded { retry_after } => retry_after,
+                Rejection::QuotaExceeded { retry_after } => retry_after,
+            }
+        }
+    }
+    // ANCHOR_END: service_parameters
+
+    // ANCHOR: service
+    pub struct Service {
+        pub started: Instant,
+        duration: Duration,
+        state: Mutex<ServiceState>,
+    }
+
+    struct ServiceState {
+        in_flight: u32,
+        /// Tokens of the quota's bucket: one per request, refilled at `QUOTA_PER_SECOND`.
+        quota_tokens: f64,
+        refilled_at: Instant,
+        rng: Rng,
+    }
+
+    impl Service {
+        pub fn new(seed: u64, duration: Duration) -> Service {
+            let now = Instant::now();
+            Service {
+                started: now,
+                duration,
+                state: Mutex::new(ServiceState {
+                    in_flight: 0,
+                    quota_tokens: QUOTA_BURST,
+                    refilled_at: now,
+                    rng: Rng(seed),
+                }),
+            }
+        }
+
+        /// The capacity at a given time: full for the first quarter of the run, half for the
+        /// middle half (a node failed, a neighbour is busy), full again for the last quarter.
+        pub fn capacity_at(&self, at: Instant) -> u32 {
+            let elapsed = at.duration_since(self.started).as_secs_f64();
+            let fraction = elapsed / self.duration.as_secs_f64();
+            if (0.25..0.75).contains(&fraction) {
+                FULL_CAPACITY / 2
+            } else {
+                FULL_CAPACITY
+            }
+        }
+
+        /// One request. Either it is refused at once, or it is served after its base latency
+        /// times the square of the load (requests in flight over capacity) once the load passes
+        /// 1: an overloaded server gets slower at everything, so pushing it past capacity loses
+        /// throughput. `Ok` holds how long it took, as a `Server-Timing` header would.
+        pub async fn call(self: &Arc<Self>) -> Result<Duration, Rejection> {
+            let (latency, _slot) = self.admit()?;
+            tokio::time::sleep(latency).await;
+            Ok(latency)
+            // `_slot` is dropped here, or wherever this future is dropped: either way, the
+            // request stops counting as in flight.
+        }
+        // ANCHOR_END: service
+
+        // ANCHOR: service_admit
+        fn admit(self: &Arc<Self>) -> Result<(Duration, Slot), Rejection> {
+            let now = Instant::now();
+            let mut state = lock(&self.state);
+            let refill = now.duration_since(state.refilled_at).as_secs_f64() * QUOTA_PER_SECOND;
+            state.quota_tokens = (state.quota_tokens + refill).min(QUOTA_BURST);
+            state.refilled_at = now;
+            if state.quota_tokens < 1.0 {
+                let wait = (1.0 - state.quota_tokens) / QUOTA_PER_SECOND;
+                let retry_after = Duration::from_secs_f64(wait);
+                return Err(Rejection::QuotaExceeded { retry_after });
+            }
+            let capacity = f64::from(self.capacity_at(now));
+            let in_flight = f64::from(state.in_flight + 1);
+            if in_flight > capacity * OVERLOAD_FACTOR {
+                let retry_after = BASE_LATENCY;
+                return Err(Rejection::Overloaded { retry_after });
+            }
+            state.quota_tokens -= 1.0;
+            state.in_flight += 1;
+            let load = (in_flight / capacity).max(1.0);
+            let jitter = 0.9 + 0.2 * state.rng.next_f64();
+            let latency = BASE_LATENCY.mul_f64(load * load * jitter);
+            let slot = Slot(Arc::clone(self));
+            Ok((latency, slot))
+        }
+
+        /// Requests in flight now, for the run's report.
+        pub fn in_flight(&self) -> u32 {
+            lock(&self.state).in_flight
+        }
+
+        /// How many requests per second the service can complete at a given moment: its
+        /// capacity over its base latency, or its quota, whichever is lower.
+        pub fn capacity_per_second(&self, at: Instant) -> f64 {
+            let by_capacity = f64::from(self.capacity_at(at)) / BASE_LATENCY.as_secs_f64();
+            by_capacity.min(QUOTA_PER_SECOND)
+        }
+    }
+
+    /// A request in flight. Dropping it, however that happens, ends the request.
+    struct Slot(Arc<Service>);
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            lock(&self.0.state).in_flight -= 1;
+        }
+    }
+
+    /// A small seeded random number generator (SplitMix64). Written out rather than taken from
+    /// a crate so that its numbers never change with a crate's version. The run a seed gives
+    /// depends on tokio too (the order in which it wakes tasks): the same seed on the paused
+    /// clock gives the same run with the same `Cargo.lock`.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        /// A number in [0, 1).
+        pub fn next_f64(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 11) as f64 / (1_u64 << 53) as f64
+        }
+    }
+    // ANCHOR_END: service_admit
+}
+
+/// Locks a std mutex. Every critical section here is a few arithmetic steps with no `.await`
+/// and no panic inside, so a poisoned lock cannot hold a half-updated state: take it anyway.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Prints how long it lived when it is dropped, like the article's `timer()` context manager.
 struct Timer(Instant);
@@ -662,7 +842,7 @@ impl Drop for Timer {
 
 /// Draws the run as an SVG: the service's capacity, the client's limit (or its fixed number of
 /// consumers), and the refusals in each tenth of a second.
-fn svg(samples: &[Sample], mode: Mode, duration: Duration) -> String {
+fn svg(samples: &[Sample], step: Step, duration: Duration) -> String {
     const WIDTH: f64 = 800.0;
     const HEIGHT: f64 = 320.0;
     const LEFT: f64 = 50.0;
@@ -681,9 +861,13 @@ fn svg(samples: &[Sample], mode: Mode, duration: Duration) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let title = match mode {
-        Mode::Fixed => "Fixed: 50 consumers",
-        Mode::Adaptive => "Adaptive: AIMD concurrency limit",
+    let title = match step {
+        Step::Queue => "queue: chapter 4's 50 consumers",
+        Step::Limit => "limit: a fixed limit, held by a semaphore",
+        Step::Rate => "rate: a fixed limit and the quota's pace",
+        Step::Backoff => "backoff: a fixed limit, the quota, backoff with jitter",
+        Step::Budget => "budget: a fixed limit, the quota, backoff, a retry budget",
+        Step::Adaptive => "adaptive: an AIMD concurrency limit, the quota, backoff, a budget",
     };
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
@@ -724,7 +908,7 @@ fn svg(samples: &[Sample], mode: Mode, duration: Duration) -> String {
         );
     }
     let capacity = polyline(&|sample| f64::from(sample.capacity));
-    let refusal = polyline(&|sample| f64::from(sample.capacity) * OVERLOAD_FACTOR);
+    let refusal = polyline(&|sample| f64::from(sample.capacity) * service::OVERLOAD_FACTOR);
     let limit = polyline(&|sample| sample.limit);
     let in_flight = polyline(&|sample| f64::from(sample.in_flight));
     out += &format!(
@@ -801,14 +985,14 @@ fn runtime(clock: Clock) -> std::io::Result<tokio::runtime::Runtime> {
 }
 // ANCHOR_END: runtime
 
-/// Drives a simulated service, whose capacity halves for the middle half of the run, with a
-/// fixed or an adaptive client, and prints the goodput and rejection rate it achieved.
+/// Drives a simulated service, whose capacity halves for the middle half of the run, with one
+/// step of the client, and prints the goodput and rejection rate it achieved.
 #[derive(clap::Parser)]
 #[command(name = "ch08_adaptive", version)]
 struct Options {
-    /// Which client drives the service.
-    #[arg(long, value_enum, default_value_t = Mode::Adaptive)]
-    mode: Mode,
+    /// Which step of the client drives the service.
+    #[arg(long, value_enum, default_value_t = Step::Adaptive)]
+    client: Step,
     /// The seed of the service's and the client's randomness: the same seed on the paused
     /// clock gives the same run (with the same versions of tokio and this program).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -907,10 +1091,10 @@ fn main() -> ExitCode {
         }
     };
     let duration = Duration::from_secs(options.duration);
-    let samples = runtime.block_on(run(options.mode, options.seed, duration));
+    let samples = runtime.block_on(run(options.client, options.seed, duration));
     if let Some((path, mut file)) = picture {
         use std::io::Write;
-        let drawing = svg(&samples, options.mode, duration);
+        let drawing = svg(&samples, options.client, duration);
         if let Err(error) = file.write_all(drawing.as_bytes()) {
             eprintln!("error: cannot write {}: {error}", path.display());
             return ExitCode::FAILURE;

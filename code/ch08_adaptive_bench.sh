@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Chapter 8's benchmark. On tokio's paused clock a seed gives the same run on every machine, and
 # the tests assert its goodput and rejection rate there. On the real clock the figures depend on
-# the machine and on how busy it is: this measures them, for each client and three seeds, beside
+# the machine and on how busy it is: this measures them, for the first and the last step of the
+# client (`--client queue` and `--client adaptive`) and three seeds, beside
 # the paused clock's figures for the same seed, one run at a time on a release build, and writes
 # chapters/ch08_adaptive.table.md (which the chapter includes), stamped with the machine.
 #
@@ -20,12 +21,12 @@ figures() {
 cell() { printf '%s' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 rows=""
-for mode in adaptive fixed; do
+for client in adaptive queue; do
   for seed in 1 2 3; do
-    paused=$(figures --mode "$mode" --seed "$seed" --clock paused)
-    real=$(figures --mode "$mode" --seed "$seed" --clock real)
-    echo "$mode seed=$seed paused: $paused real: $real" >&2
-    rows+="| $mode | $seed | $(cell "$paused" goodput) | $(cell "$real" goodput) "
+    paused=$(figures --client "$client" --seed "$seed" --clock paused)
+    real=$(figures --client "$client" --seed "$seed" --clock real)
+    echo "$client seed=$seed paused: $paused real: $real" >&2
+    rows+="| $client | $seed | $(cell "$paused" goodput) | $(cell "$real" goodput) "
     rows+="| $(cell "$paused" rejected) | $(cell "$real" rejected) |"$'\n'
   done
 done

@@ -118,9 +118,14 @@ fn service_most_in_flight() -> f64 {
     let source = read(&the_chapter("ch08_adaptive").source());
     let constant = |name: &str| -> f64 {
         let start = format!("const {name}: ");
+        // At the start of a line, or inside the program's `mod service`, indented and `pub`.
         let line = source
             .lines()
-            .find(|line| line.starts_with(&start))
+            .find(|line| {
+                line.trim_start()
+                    .trim_start_matches("pub ")
+                    .starts_with(&start)
+            })
             .unwrap_or_else(|| panic!("ch08 has no {name}"));
         let value = line.split(" = ").nth(1).and_then(|v| v.strip_suffix(';'));
         value
@@ -252,8 +257,24 @@ runs! {
     ch04_queue_pill = "ch04_queue", 1, paused;
     ch05_unreliable = "ch05_unreliable", 0, paused;
     ch05_unreliable_retries = "ch05_unreliable", 1, paused;
+    ch06_bounded = "ch06_bounded", 0, paused;
+    ch06_bounded_buffer_unordered = "ch06_bounded", 1, paused;
+    ch06_bounded_for_each_concurrent = "ch06_bounded", 2, paused;
+    ch06_bounded_trap = "ch06_bounded", 3, paused;
+    ch06_bounded_trap_fixed = "ch06_bounded", 4, paused;
+    ch07_select = "ch07_select", 0, paused;
+    ch07_select_lossy_send = "ch07_select", 1, paused;
+    ch07_select_reserve = "ch07_select", 2, paused;
+    ch07_select_pinned = "ch07_select", 3, paused;
+    ch07_select_biased = "ch07_select", 4, paused;
+    ch07_select_deadline = "ch07_select", 5, paused;
+    ch07_select_fail_fast = "ch07_select", 6, paused;
     ch08_adaptive = "ch08_adaptive", 0, paused;
-    ch08_adaptive_fixed = "ch08_adaptive", 1, paused;
+    ch08_adaptive_queue = "ch08_adaptive", 1, paused;
+    ch08_adaptive_limit = "ch08_adaptive", 2, paused;
+    ch08_adaptive_rate = "ch08_adaptive", 3, paused;
+    ch08_adaptive_backoff = "ch08_adaptive", 4, paused;
+    ch08_adaptive_budget = "ch08_adaptive", 5, paused;
     ch09_shutdown = "ch09_shutdown", 0;
     ch10_resume = "ch10_resume", 0;
     ch11_observability = "ch11_observability", 0, paused;

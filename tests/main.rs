@@ -26,6 +26,7 @@
 
 mod blocking;
 mod book;
+mod bounded;
 mod chapters;
 mod cli;
 mod common;
@@ -36,5 +37,6 @@ mod observability;
 mod pictures;
 mod playground;
 mod resume;
+mod select;
 mod shutdown;
 mod ui;

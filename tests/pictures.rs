@@ -43,6 +43,6 @@ fn the_adaptive_run_is_drawn_as_committed() {
 }
 
 #[test]
-fn the_fixed_run_is_drawn_as_committed() {
-    check_picture("ch08_adaptive.fixed.svg", &["--mode", "fixed"]);
+fn the_queue_run_is_drawn_as_committed() {
+    check_picture("ch08_adaptive.queue.svg", &["--client", "queue"]);
 }
