@@ -5,7 +5,10 @@
 //! happening and fixed, on a few jobs. Run it with `cargo run --bin ch06_bounded`; `--help`
 //! lists the options.
 
-use std::io::Write;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +16,7 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
-use tokio::task::{JoinError, JoinSet};
+use tokio::task::{AbortHandle, JoinError, JoinSet};
 use tokio::time::Instant;
 
 // ANCHOR: parameters
@@ -31,7 +34,7 @@ struct Task {
 }
 
 /// The work, as a lazy iterator: each description is made when the next one is asked for,
-/// so the whole list never exists at once. It could as well be a million lines of a file.
+/// so the whole list never exists at once. A file's lines can be read the same way (`--from`).
 fn tasks(count: u32) -> impl Iterator<Item = Task> {
     (0..count).map(|number| Task {
         number,
@@ -54,12 +57,23 @@ async fn normal_task(task_number: u32, time_to_execute: Duration) {
 
 // ANCHOR: semaphore
 /// A task per job, and a semaphore of `MOST_IN_FLIGHT` permits: no task runs without one.
-async fn with_semaphore() {
+/// The jobs come from `source`, one at a time. An `Err` from it (a malformed line) stops the
+/// loop: no job starts after it, the jobs already running finish, and the error is returned.
+async fn with_semaphore<E>(source: impl Iterator<Item = Result<Task, E>>) -> Result<(), E> {
     let permits = Arc::new(Semaphore::new(MOST_IN_FLIGHT));
     let mut running = JoinSet::new();
-    for task in tasks(TASKS_TO_PROCESS) {
+    let mut outcome = Ok(());
+    for task in source {
+        let task = match task {
+            Ok(task) => task,
+            Err(error) => {
+                outcome = Err(error);
+                break;
+            }
+        };
         // Wait for a permit *before* spawning: the loop stops here while 50 jobs run, so
-        // no more than 50 tasks ever exist, and the source is read no faster than that.
+        // no more than 50 jobs run, no more than a few finished tasks beyond them exist,
+        // and the source is read no faster than the jobs are done.
         // `acquire_owned` fails only once the semaphore is closed, which nothing here does.
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
@@ -76,10 +90,11 @@ async fn with_semaphore() {
             report(finished);
         }
     }
-    // The source is exhausted: wait for the last jobs.
+    // The source is exhausted, or failed: wait for the last jobs.
     while let Some(finished) = running.join_next().await {
         report(finished);
     }
+    outcome
 }
 
 /// A task that panicked (or was aborted) is reported, not ignored.
@@ -181,7 +196,17 @@ async fn trap() {
 /// doing. The stream now buffers the tasks' handles: still at most three jobs exist at once.
 async fn trap_fixed() {
     let mut results = stream::iter(0..TRAP_JOBS)
-        .map(|number| tokio::spawn(job(number)))
+        .map(|number| {
+            let handle = tokio::spawn(job(number));
+            // Dropping a `JoinHandle` would let its task run on, detached. The guard aborts
+            // the task if the stream is dropped before the job is done, as dropping a plain
+            // future in the buffer would cancel it; aborting a task that is done does nothing.
+            let abort = AbortOnDrop(handle.abort_handle());
+            async move {
+                let _abort = abort;
+                handle.await
+            }
+        })
         .buffer_unordered(TRAP_IN_FLIGHT);
     let mut tally = Tally::default();
     while let Some(finished) = results.next().await {
@@ -192,7 +217,56 @@ async fn trap_fixed() {
     }
     tally.print();
 }
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 // ANCHOR_END: trap_fixed
+
+// ANCHOR: from_file
+/// The work, read from a file of job numbers, one a line, as the loop asks for the next job:
+/// only a block of the file and the line being read are in memory, however long the file.
+/// `BufReader` reads the blocks, a few kilobytes each, with the standard library's blocking
+/// reads; `lines()` hands them out a line at a time.
+fn tasks_from(file: File) -> impl Iterator<Item = Result<Task, BadLine>> {
+    BufReader::new(file)
+        .lines()
+        .enumerate()
+        .map(|(index, line)| {
+            let bad = |problem: String| BadLine {
+                line: index + 1,
+                problem,
+            };
+            let text = line.map_err(|error| bad(error.to_string()))?;
+            let number = text
+                .trim()
+                .parse()
+                .map_err(|error| bad(format!("{text:?} is not a job number: {error}")))?;
+            Ok(Task {
+                number,
+                time_to_execute: Duration::from_secs(1),
+            })
+        })
+}
+
+/// A line that could not be read, or is not a job number.
+#[derive(Debug)]
+struct BadLine {
+    line: usize,
+    problem: String,
+}
+
+impl fmt::Display for BadLine {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "line {}: {}", self.line, self.problem)
+    }
+}
+// ANCHOR_END: from_file
 
 // ANCHOR: write_result
 /// Stands for the work the loop does with each result, such as storing it: it takes
@@ -288,7 +362,8 @@ impl Drop for Timer {
 /// The ways of bounding the work, and the trap.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Method {
-    /// A `Semaphore` of 50 permits and a task per job, in a `JoinSet`.
+    /// A `Semaphore` of 50 permits and a task per job, in a `JoinSet` (the only one `--from`
+    /// feeds).
     Semaphore,
     /// A stream of jobs and `buffer_unordered(50)`.
     BufferUnordered,
@@ -301,16 +376,29 @@ enum Method {
 }
 
 // ANCHOR: main
-async fn run(method: Method) {
+async fn run(method: Method, job_file: Option<File>) -> Result<(), BadLine> {
     let _timer = Timer::start();
     match method {
-        Method::Semaphore => with_semaphore().await,
+        Method::Semaphore => match job_file {
+            Some(file) => with_semaphore(tasks_from(file)).await?,
+            // The built-in source cannot fail: `Ok` wraps each of its descriptions.
+            None => with_semaphore(tasks(TASKS_TO_PROCESS).map(Ok)).await?,
+        },
+        // `job_file` refuses `--from` with the other methods.
         Method::BufferUnordered => with_buffer_unordered().await,
         Method::ForEachConcurrent => with_for_each_concurrent().await,
-        Method::Trap => return trap().await,
-        Method::TrapFixed => return trap_fixed().await,
+        // The trap's runs print a tally of their own, and no gauge.
+        Method::Trap => {
+            trap().await;
+            return Ok(());
+        }
+        Method::TrapFixed => {
+            trap_fixed().await;
+            return Ok(());
+        }
     }
     println!("most in flight: {}", IN_FLIGHT.most.load(Ordering::SeqCst));
+    Ok(())
 }
 // ANCHOR_END: main
 
@@ -366,9 +454,30 @@ struct Options {
     /// How to bound the number of jobs in flight.
     #[arg(long = "with", value_enum, default_value_t = Method::Semaphore)]
     method: Method,
+    /// Read the job numbers from FILE, one a line, instead of numbering 1000 jobs.
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
     /// Which clock the sleeps follow.
     #[arg(long, value_enum, default_value_t = default_clock())]
     clock: Clock,
+}
+
+/// Opens the file `--from` names, before any work starts. A file that cannot be opened, or
+/// `--from` with another method than the semaphore, ends the program as a bad command line
+/// does: one line of error and exit status 2.
+fn job_file(options: &Options) -> Option<File> {
+    let path = options.from.as_ref()?;
+    let refuse = |message: String| -> ! {
+        eprintln!("error: {message}");
+        std::process::exit(2);
+    };
+    if !matches!(options.method, Method::Semaphore) {
+        refuse("'--from <FILE>' works only with '--with semaphore' (see --help)".to_string());
+    }
+    match File::open(path) {
+        Ok(file) => Some(file),
+        Err(error) => refuse(format!("cannot read {}: {error}", path.display())),
+    }
 }
 
 /// Ends the program with one line on stderr and status 1, instead of a panic trace, when the
@@ -426,12 +535,19 @@ fn main() -> ExitCode {
     exit_cleanly_when_the_environment_fails();
     // A bad command line ends here, with one line of error and exit status 2.
     let options = read_options();
+    let job_file = job_file(&options);
     // ANCHOR: block_on
     match runtime(options.clock) {
-        Ok(runtime) => {
-            runtime.block_on(run(options.method));
-            ExitCode::SUCCESS
-        }
+        Ok(runtime) => match runtime.block_on(run(options.method, job_file)) {
+            Ok(()) => ExitCode::SUCCESS,
+            // A malformed line, found when the loop reached it: status 2, as for a bad
+            // command line, since the input is at fault and not the program.
+            Err(bad_line) => {
+                let path = options.from.unwrap_or_default();
+                eprintln!("error: {}: {bad_line}", path.display());
+                ExitCode::from(2)
+            }
+        },
         Err(error) => {
             eprintln!("error: cannot start the tokio runtime: {error}");
             ExitCode::FAILURE

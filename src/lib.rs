@@ -229,6 +229,15 @@ pub const CHAPTERS: &[Chapter] = &[
                 stderr: None,
                 targets: Targets::None,
             },
+            Run {
+                // Jobs 1000 to 1119, one a line, read as the semaphore lets them run.
+                args: &["--from", "tests/fixtures/ch06_bounded.jobs.txt"],
+                expected: "ch06_bounded.from.txt",
+                elapsed_seconds: 3.0,
+                order: Order::WithinWaves(50),
+                stderr: None,
+                targets: Targets::None,
+            },
         ],
         paused_clock: true,
         playground: true,

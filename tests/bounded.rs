@@ -9,19 +9,22 @@ use std::collections::BTreeMap;
 
 use io_bound_tokio::{chapter, task_number};
 
-use crate::common::{binary, read, run};
+use crate::common::{binary, read, run, tempfile_path};
 
 /// Runs chapter 6 on the paused clock with `--with method`, and returns what it printed.
 fn paused(method: &str) -> String {
-    let (output, _) = run(
-        &binary("ch06_bounded"),
-        &["--clock", "paused", "--with", method],
-    );
+    paused_with(&["--with", method])
+}
+
+/// Runs chapter 6 on the paused clock with `args`, and returns what it printed.
+fn paused_with(args: &[&str]) -> String {
+    let all: Vec<&str> = ["--clock", "paused"].iter().chain(args).copied().collect();
+    let (output, _) = run(&binary("ch06_bounded"), &all);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "--with {method} failed: {stderr}");
+    assert!(output.status.success(), "{args:?} failed: {stderr}");
     assert!(
         !stderr.contains("a job failed"),
-        "--with {method}: a job failed: {stderr}"
+        "{args:?}: a job failed: {stderr}"
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -37,15 +40,25 @@ fn runs_per_job(stdout: &str) -> BTreeMap<u32, usize> {
 
 /// Asserts that jobs `0..count` each appear exactly once, and no other.
 fn each_exactly_once(what: &str, stdout: &str, count: u32) {
+    each_of_exactly_once(what, stdout, &(0..count).collect::<Vec<_>>());
+}
+
+/// Asserts that the jobs `numbers` (in increasing order) each appear exactly once, and no other.
+fn each_of_exactly_once(what: &str, stdout: &str, numbers: &[u32]) {
     let counts = runs_per_job(stdout);
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
     assert!(twice.is_empty(), "{what}: jobs not run once: {twice:?}");
-    let numbers: Vec<u32> = counts.into_keys().collect();
-    assert_eq!(
-        numbers,
-        (0..count).collect::<Vec<_>>(),
-        "{what}: not every job ran"
-    );
+    let ran: Vec<u32> = counts.into_keys().collect();
+    assert_eq!(ran, numbers, "{what}: not every job ran, or others did");
+}
+
+/// The figure of the `most in flight: N` line.
+fn most_in_flight(what: &str, stdout: &str) -> u32 {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("most in flight: "))
+        .and_then(|figure| figure.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: no 'most in flight' line"))
 }
 
 /// The value of `const NAME: TYPE = VALUE;` in chapter 6's program, so that the tests and the
@@ -70,103 +83,85 @@ fn every_bound_keeps_fifty_in_flight_and_runs_each_job_once() {
     for method in ["semaphore", "buffer-unordered", "for-each-concurrent"] {
         let stdout = paused(method);
         each_exactly_once(method, &stdout, jobs);
-        let in_flight: u32 = stdout
-            .lines()
-            .find_map(|line| line.strip_prefix("most in flight: "))
-            .and_then(|figure| figure.parse().ok())
-            .unwrap_or_else(|| panic!("{method}: no 'most in flight' line"));
         // Never more than the bound; and the bound reached, or the jobs ran less concurrently
         // than they could have.
-        assert_eq!(in_flight, most, "{method}: most jobs in flight at once");
+        assert_eq!(
+            most_in_flight(method, &stdout),
+            most,
+            "{method}: most jobs in flight at once"
+        );
     }
 }
 
-/// One line of the trap's output: `task_number=N round_trips=R service_time_in_seconds=S: ...`.
-struct Outcome {
-    round_trips: u32,
-    service_seconds: f64,
-    /// `Some(seconds)` for a job that timed out after that many seconds.
-    timed_out_after: Option<f64>,
-}
+/// The file of job numbers the catalogue's `--from` run reads.
+const JOB_FILE: &str = "tests/fixtures/ch06_bounded.jobs.txt";
 
-fn outcomes(stdout: &str) -> Vec<Outcome> {
-    let field = |line: &str, name: &str| -> String {
-        line.split_whitespace()
-            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
-            .map(|value| value.trim_end_matches(':').to_string())
-            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-    };
-    stdout
+#[test]
+fn the_semaphore_runs_each_job_of_a_file_once_fifty_at_a_time() {
+    let numbers: Vec<u32> = read(JOB_FILE.as_ref())
         .lines()
-        .filter(|line| line.starts_with("task_number="))
-        .map(|line| {
-            let timed_out_after = line.split_once(": timed out after ").map(|(_, rest)| {
-                rest.trim_end_matches(" s")
-                    .parse()
-                    .unwrap_or_else(|_| panic!("not seconds: {line:?}"))
-            });
-            assert!(
-                timed_out_after.is_some() || line.ends_with(": completed"),
-                "neither completed nor timed out: {line:?}"
-            );
-            Outcome {
-                round_trips: field(line, "round_trips").parse().expect("a count"),
-                service_seconds: field(line, "service_time_in_seconds")
-                    .parse()
-                    .expect("seconds"),
-                timed_out_after,
-            }
-        })
-        .collect()
+        .map(|line| line.trim().parse().expect("a job number"))
+        .collect();
+    let mut sorted = numbers.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), numbers.len(), "{JOB_FILE} repeats a job");
+    // More jobs than the bound, or the bound would not be reached.
+    let most = constant("MOST_IN_FLIGHT");
+    assert!(numbers.len() > most as usize, "{JOB_FILE} is too short");
+    let stdout = paused_with(&["--from", JOB_FILE]);
+    each_of_exactly_once("--from", &stdout, &sorted);
+    assert_eq!(most_in_flight("--from", &stdout), most);
 }
 
-/// The `jobs: completed=N timed_out=M` line, checked against the lines above it.
-fn tally(what: &str, stdout: &str, outcomes: &[Outcome]) -> (usize, usize) {
-    let timed_out = outcomes
-        .iter()
-        .filter(|outcome| outcome.timed_out_after.is_some())
-        .count();
-    let completed = outcomes.len() - timed_out;
-    let summary = format!("jobs: completed={completed} timed_out={timed_out}");
-    assert!(
-        stdout.lines().any(|line| line == summary),
-        "{what}: no {summary:?} in:\n{stdout}"
-    );
-    (completed, timed_out)
-}
+/// A temporary file that is removed when dropped.
+struct TempFile(std::path::PathBuf);
 
-#[test]
-fn buffer_unordered_times_out_jobs_the_service_would_have_served_in_time() {
-    let stdout = paused("trap");
-    each_exactly_once("trap", &stdout, constant("TRAP_JOBS"));
-    let outcomes = outcomes(&stdout);
-    let (_, timed_out) = tally("trap", &stdout, &outcomes);
-    assert!(timed_out >= 1, "the trap caught no job:\n{stdout}");
-    for outcome in &outcomes {
-        if let Some(timeout) = outcome.timed_out_after {
-            // The service was not the cause: the job needed less than its timeout.
-            assert!(
-                outcome.service_seconds < timeout,
-                "a job that needed {} s timed out after {timeout} s: no trap, a slow job",
-                outcome.service_seconds
-            );
-            // A job of one round trip is a single sleep: the timeout polls it before
-            // looking at its deadline, so a late poll finds it done. Only jobs that need
-            // polling between their steps can be stalled.
-            assert!(
-                outcome.round_trips > 1,
-                "a job of a single round trip timed out:\n{stdout}"
-            );
-        }
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
 #[test]
-fn spawning_each_job_lets_every_job_finish_in_time() {
-    let stdout = paused("trap-fixed");
-    each_exactly_once("trap-fixed", &stdout, constant("TRAP_JOBS"));
-    let outcomes = outcomes(&stdout);
-    let (completed, timed_out) = tally("trap-fixed", &stdout, &outcomes);
-    assert_eq!(timed_out, 0, "the fix let jobs time out:\n{stdout}");
-    assert_eq!(completed, outcomes.len());
+fn a_malformed_line_stops_the_jobs_where_the_loop_reaches_it() {
+    // Two waves of jobs, a line that is no number, then more jobs that must never run.
+    let before = 2 * constant("MOST_IN_FLIGHT");
+    let mut text: String = (0..before).map(|number| format!("{number}\n")).collect();
+    text.push_str("not a number\n");
+    text.extend((before + 1..before + 100).map(|number| format!("{number}\n")));
+    let file = TempFile(tempfile_path("ch06-jobs"));
+    std::fs::write(&file.0, text).expect("the job file can be written");
+    let path = file.0.to_string_lossy().into_owned();
+    let (output, _) = run(
+        &binary("ch06_bounded"),
+        &["--clock", "paused", "--from", &path],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The paused clock's note, then one line of error that names the file and the line.
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with("note: "))
+        .collect();
+    let line = before + 1;
+    assert_eq!(
+        errors,
+        [format!(
+            "error: {path}: line {line}: \"not a number\" is not a job number: invalid digit found in string"
+        )]
+    );
+    // The jobs before the bad line ran, once each, and none after it.
+    each_exactly_once("a malformed line", &stdout, before);
+    // Read lazily: the loop reached the bad line only when the first wave was done and the
+    // second had started, a second in, and then waited for the second wave, a second more.
+    // Had the file been read whole before the first job, the error would have come at once.
+    assert!(
+        stdout.ends_with("elapsed time: 2.00 seconds\n"),
+        "not the lazy schedule: {stdout}"
+    );
 }

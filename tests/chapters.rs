@@ -262,6 +262,7 @@ runs! {
     ch06_bounded_for_each_concurrent = "ch06_bounded", 2, paused;
     ch06_bounded_trap = "ch06_bounded", 3, paused;
     ch06_bounded_trap_fixed = "ch06_bounded", 4, paused;
+    ch06_bounded_from = "ch06_bounded", 5, paused;
     ch07_select = "ch07_select", 0, paused;
     ch07_select_lossy_send = "ch07_select", 1, paused;
     ch07_select_reserve = "ch07_select", 2, paused;
