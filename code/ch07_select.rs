@@ -14,6 +14,33 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+// ANCHOR: select
+/// One task against a timeout and the shutdown signal. The `select!` is an expression: its
+/// value is the winning handler's, `true` to go on to the next task, `false` to stop.
+async fn race_one(
+    number: u32,
+    steps: u32,
+    stopped: &mut watch::Receiver<bool>,
+    start: Instant,
+) -> bool {
+    tokio::select! {
+        done = task(number, steps) => {
+            println!("{}: task {number} finished its {done} steps", since(start));
+            true
+        }
+        () = tokio::time::sleep(TIMEOUT) => {
+            println!("{}: task {number} timed out", since(start));
+            true
+        }
+        // `_` also matches `Err`: a sender dropped without a word counts as a shutdown.
+        _ = stopped.wait_for(|&stop| stop) => {
+            println!("{}: task {number} stopped by the shutdown", since(start));
+            false
+        }
+    }
+}
+// ANCHOR_END: select
+
 // ANCHOR: task
 /// How long each step of a task takes: one awaited sleep, standing for one request.
 const STEP: Duration = Duration::from_secs(1);
@@ -53,7 +80,9 @@ async fn task(number: u32, steps: u32) -> u32 {
 }
 
 /// The time since `start`, in tenths of a second, rounded down: a real-clock run, always a
-/// little late, prints the same figures as a paused one.
+/// little late, prints the same figures as a paused one. `Instant` is `tokio::time::Instant`
+/// (see the `use` lines at the top): it reads tokio's clock, so on the paused clock it
+/// reports virtual time, where `std::time::Instant` would report next to nothing.
 fn since(start: Instant) -> String {
     let tenths = start.elapsed().as_millis() / 100;
     format!("{}.{} s", tenths / 10, tenths % 10)
@@ -68,7 +97,7 @@ const SHUTDOWN_AFTER: Duration = Duration::from_secs(6);
 async fn race() {
     let start = Instant::now();
     // The shutdown signal: a `watch` channel whose value turns `true`. A timer task stands in
-    // for Ctrl-C, which chapter 9 listens for.
+    // for Ctrl-C, so that the lesson needs no keyboard.
     let (stop, mut stopped) = watch::channel(false);
     tokio::spawn(async move {
         tokio::time::sleep(SHUTDOWN_AFTER).await;
@@ -78,18 +107,8 @@ async fn race() {
     });
     for (number, steps) in [(1, 2), (2, 4), (3, 4)] {
         println!("{}: task {number} starts, {steps} steps", since(start));
-        tokio::select! {
-            done = task(number, steps) => {
-                println!("{}: task {number} finished its {done} steps", since(start));
-            }
-            () = tokio::time::sleep(TIMEOUT) => {
-                println!("{}: task {number} timed out", since(start));
-            }
-            // `wait_for` completes at once if the value is already `true`.
-            _ = stopped.wait_for(|&stop| stop) => {
-                println!("{}: task {number} stopped by the shutdown", since(start));
-                break;
-            }
+        if !race_one(number, steps, &mut stopped, start).await {
+            break;
         }
     }
 }
@@ -112,7 +131,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Takes an item every half second, and returns the numbers of the items it got.
 async fn slow_consumer(mut queue: mpsc::Receiver<Item>) -> Vec<u32> {
-    // An interval keeps the pace however late a turn runs; its first tick is at once.
+    // An interval ticks on a fixed schedule, the first tick at once. A tick missed because
+    // a turn ran late fires at once, back to back with the next (`MissedTickBehavior::Burst`,
+    // the default): it keeps the average rate, not the gap between turns.
     let mut pace = tokio::time::interval(CONSUME_EVERY);
     let mut received = Vec::new();
     loop {
@@ -137,7 +158,6 @@ async fn lossy_producer(queue: mpsc::Sender<Item>, start: Instant) -> u32 {
     let mut sent = 0;
     for number in 0..ITEMS {
         let item = Item { number };
-        sent += 1;
         tokio::select! {
             // `send(item)` moves the item into the future: from here on, the future owns it.
             result = queue.send(item) => {
@@ -149,6 +169,8 @@ async fn lossy_producer(queue: mpsc::Sender<Item>, start: Instant) -> u32 {
                 println!("{}: progress: {sent} items sent", since(start));
             }
         }
+        // Whichever branch won, the loop is done with this item: it counts it as sent.
+        sent += 1;
     }
     sent
 }
@@ -157,6 +179,7 @@ async fn lossy_producer(queue: mpsc::Sender<Item>, start: Instant) -> u32 {
 // ANCHOR: reserve
 /// Waits for room first, with `reserve`, which holds no item: if the progress branch wins,
 /// nothing is lost, and the loop asks for room again. Then the permit sends, without waiting.
+/// `sent` counts what the producer handed over, as the lossy one does.
 async fn reserving_producer(queue: mpsc::Sender<Item>, start: Instant) -> u32 {
     let mut ticker = progress_ticker();
     let mut sent = 0;
@@ -173,6 +196,8 @@ async fn reserving_producer(queue: mpsc::Sender<Item>, start: Instant) -> u32 {
         let Ok(permit) = permit else {
             break; // the consumer is gone
         };
+        // Returns nothing: if the receiver has closed since `reserve`, the item is dropped,
+        // and `sent` overcounts. Here the consumer reads until every sender is gone.
         permit.send(item);
         sent += 1;
     }

@@ -77,7 +77,8 @@ fn a_send_in_select_loses_items_and_reserve_loses_none() {
     let lossy_stdout = String::from_utf8_lossy(&lossy.stdout);
     let lossy = counts(&lossy_stdout);
     let fixed = lesson("reserve");
-    let fixed = counts(&String::from_utf8_lossy(&fixed.stdout));
+    let fixed_stdout = String::from_utf8_lossy(&fixed.stdout);
+    let fixed = counts(&fixed_stdout);
 
     for (name, run) in [("lossy-send", &lossy), ("reserve", &fixed)] {
         assert_eq!(
@@ -98,6 +99,20 @@ fn a_send_in_select_loses_items_and_reserve_loses_none() {
     assert_eq!(lossy.sent, fixed.sent, "both producers send the same items");
     assert!(lossy.lost > 0, "the lossy producer lost nothing");
     assert_eq!(fixed.lost, 0, "reserve lost items: {:?}", fixed.missing);
+
+    // Both producers count alike (the items handed over before the one in hand): their first
+    // progress lines, before any item is lost, are the same.
+    let first_progress = |stdout: &str| {
+        stdout
+            .lines()
+            .find(|line| line.contains(": progress: "))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        first_progress(&lossy_stdout),
+        first_progress(&fixed_stdout),
+        "the two producers' progress lines count different things"
+    );
 
     // The item is lost exactly when the progress branch wins while `send` waits for room.
     let progress = lossy_stdout.matches(": progress: ").count() as u32;
