@@ -102,19 +102,23 @@ impl RateLimiter {
         }
     }
 
+    /// Reserves the next turn, then sleeps until it. A task cancelled during the sleep has
+    /// already spent its turn, which then goes unused.
     async fn wait_turn(&self) {
         let turn = {
             let mut next_free = lock(&self.next_free);
             let turn = (*next_free).max(Instant::now());
+            // The next turn follows this one, not the moment a task wakes up: a late wake-up
+            // delays its own request, never the turns after it.
             *next_free = turn + self.interval;
             turn
         };
-        // Sleeping until a deadline, not for an interval: timer delays do not add up.
         tokio::time::sleep_until(turn).await;
     }
 }
 
-/// The `limit` worker, which now also waits for its turn under the quota before each call.
+/// The `limit` worker, which now also waits for its turn under the quota before each call,
+/// holding its permit while it waits.
 async fn rate_worker(client: Arc<Client>, jobs: Jobs) {
     while let Some(_job) = next_job(&jobs).await {
         loop {
@@ -248,7 +252,8 @@ struct Limiter {
 struct LimiterState {
     limit: f64,
     /// Permits held: requests at the service, or waiting for their turn under the quota.
-    in_flight: u32,
+    /// (The report's `in_flight` is another count: the service's, of requests it is serving.)
+    held: u32,
     /// Requests at the service: what tells whether the limit is what holds the client back.
     sent: u32,
     /// Until the first sign of overload, grow fast: one more per success, doubling per round
@@ -267,7 +272,7 @@ struct Permit(Arc<Limiter>);
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        lock(&self.0.state).in_flight -= 1;
+        lock(&self.0.state).held -= 1;
         // One permit back lets one more request go: wake one waiter, not all of them.
         self.0.changed.notify_one();
     }
@@ -280,7 +285,7 @@ impl Limiter {
         Limiter {
             state: Mutex::new(LimiterState {
                 limit: INITIAL_LIMIT,
-                in_flight: 0,
+                held: 0,
                 sent: 0,
                 slow_start: true,
                 baseline: None,
@@ -290,7 +295,9 @@ impl Limiter {
         }
     }
 
-    /// Waits until one more request may be in flight.
+    /// Waits until one more request may be in flight. Not first come, first served: a task
+    /// arriving just as a permit comes back can take it before the waiter that was woken for
+    /// it, who then waits again. Harmless here, where every worker does the same work.
     async fn acquire(self: &Arc<Self>) -> Permit {
         loop {
             // Registered as a waiter before the check (`enable`), so that a permit returned
@@ -300,8 +307,8 @@ impl Limiter {
             changed.as_mut().enable();
             {
                 let mut state = lock(&self.state);
-                if f64::from(state.in_flight) < state.limit.floor() {
-                    state.in_flight += 1;
+                if f64::from(state.held) < state.limit.floor() {
+                    state.held += 1;
                     return Permit(Arc::clone(self));
                 }
             }
@@ -402,9 +409,9 @@ async fn adaptive_worker(client: Arc<Client>, jobs: Jobs) {
             client.rate.wait_turn().await;
             let sent = client.limiter.sending();
             let rejection = match client.call().await {
-                // The service reports how long it worked on the request, as many APIs do in a
-                // `Server-Timing` header. Measuring from the client would add the network and
-                // this machine's own delays, which a busy machine makes large and erratic.
+                // The service reports how long it worked on the request, as some APIs do in a
+                // `Server-Timing` header. Without one, time the round trip from `sent.at`: it
+                // adds the network and this machine's own delays, which a busy machine inflates.
                 Ok(latency) => break client.limiter.on_success(sent, latency),
                 Err(rejection) => rejection,
             };
@@ -454,7 +461,8 @@ struct Client {
     rate: RateLimiter,
     /// From `backoff` on: the random numbers of the jitter.
     rng: Mutex<Rng>,
-    /// From `budget` on: the retry budget, and the jobs it refused.
+    /// From `budget` on: the retry budget, and the jobs it refused. The list grows for as long
+    /// as the run lasts: it stands in for storage, where a real client writes each parked job.
     budget: RetryBudget,
     parked: Mutex<Vec<u64>>,
     /// `adaptive`: the limit that adapts itself.
@@ -535,7 +543,7 @@ async fn run(step: Step, seed: u64, duration: Duration) -> Vec<Sample> {
     }
     drop(jobs);
 
-    let samples = watch(&client, step, duration).await;
+    let samples = observe(&client, step, duration).await;
     // The run is over: cancel every worker, and with them the requests in flight.
     tasks.shutdown().await;
     summarize(&client, step, duration);
@@ -554,9 +562,9 @@ struct Sample {
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
-// ANCHOR: watch
+// ANCHOR: observe
 /// Samples the run until `duration` has passed, printing a line every second.
-async fn watch(client: &Client, step: Step, duration: Duration) -> Vec<Sample> {
+async fn observe(client: &Client, step: Step, duration: Duration) -> Vec<Sample> {
     let started = client.service.started;
     let mut samples = Vec::new();
     let mut rejected_before = 0;
@@ -592,7 +600,7 @@ async fn watch(client: &Client, step: Step, duration: Duration) -> Vec<Sample> {
         }
     }
 }
-// ANCHOR_END: watch
+// ANCHOR_END: observe
 
 // ANCHOR: summary
 /// How many parked jobs the run lists by number at the end.

@@ -2,6 +2,9 @@
 //! paused clock, so each can be drawn again, identically. A committed picture that no longer
 //! matches what its program draws fails here; `UPDATE_EXPECTED=1 cargo test pictures` redraws
 //! them.
+//!
+//! Chapter 8's prose makes one more claim that only a comparison of runs backs: its steps 4 and
+//! 5 change nothing that the service sees. It is checked here too.
 
 use std::path::{Path, PathBuf};
 
@@ -45,4 +48,54 @@ fn the_adaptive_run_is_drawn_as_committed() {
 #[test]
 fn the_queue_run_is_drawn_as_committed() {
     check_picture("ch08_adaptive.queue.svg", &["--client", "queue"]);
+}
+
+/// What the service saw in a paused run of chapter 8's `client`: every `t=` line, and the
+/// `jobs` and `summary` lines less what only the client knows (the jobs it parked, its name).
+fn what_the_service_saw(client: &str) -> (Vec<String>, u64) {
+    let (output, _) = run(
+        &binary("ch08_adaptive"),
+        &["--clock", "paused", "--client", client],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut parked = 0;
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let kept: Vec<&str> = line
+            .split(' ')
+            .filter(|word| {
+                if let Some(count) = word.strip_prefix("parked=") {
+                    parked = count.parse().expect("a count of parked jobs");
+                    return false;
+                }
+                !word.starts_with("client=")
+            })
+            .collect();
+        if line.starts_with("t=") || line.starts_with("jobs: ") || line.starts_with("summary: ") {
+            seen.push(kept.join(" "));
+        }
+    }
+    assert!(
+        seen.len() > 2,
+        "{client}: no report in its output:\n{stdout}"
+    );
+    (seen, parked)
+}
+
+#[test]
+fn backoff_and_the_budget_change_nothing_the_service_sees_in_the_chapter_8_run() {
+    let (rate, _) = what_the_service_saw("rate");
+    let (backoff, _) = what_the_service_saw("backoff");
+    let (budget, parked) = what_the_service_saw("budget");
+    assert_eq!(rate, backoff, "the backoff run differs from the rate run");
+    assert_eq!(rate, budget, "the budget run differs from the rate run");
+    assert!(
+        parked >= 1000,
+        "the page says the budget parks thousands of jobs; it parked {parked}"
+    );
 }
