@@ -451,6 +451,49 @@ pub const CHAPTERS: &[Chapter] = &[
     },
 ];
 
+/// Part III: one program, two binaries, against a real HTTP service on a loopback port. It has no
+/// runs in the chapters' sense (what it prints depends on the service and the machine):
+/// `tests/capstone.rs` tests it end to end, and a benchmark measures it.
+#[derive(Debug)]
+pub struct Capstone {
+    /// Its number, after the chapters'.
+    pub number: u8,
+    /// Its slug: the `slug` of `chNN_slug`, the page's name and the prefix of its binaries.
+    pub slug: &'static str,
+    /// What it teaches, in a few words (the README's chapter table).
+    pub teaches: &'static str,
+    /// Its binaries: the service and the client.
+    pub binaries: &'static [&'static str],
+}
+
+/// Part III, the book's last part.
+pub const CAPSTONE: Capstone = Capstone {
+    number: 14,
+    slug: "capstone",
+    teaches: "every lesson in one program: a real HTTP service with quotas and faults, a client that survives them",
+    binaries: &["ch14_capstone_service", "ch14_capstone_client"],
+};
+
+impl Capstone {
+    /// `chNN_slug`: the page's name, and where its sources live in `code/`.
+    pub fn name(&self) -> String {
+        format!("ch{:02}_{}", self.number, self.slug)
+    }
+
+    /// Its page, relative to the project's root.
+    pub fn page(&self) -> PathBuf {
+        Path::new("chapters").join(format!("{}.md", self.name()))
+    }
+
+    /// The folders of its sources, relative to the project's root: one per binary.
+    pub fn source_folders(&self) -> Vec<PathBuf> {
+        ["service", "client"]
+            .iter()
+            .map(|part| Path::new("code").join(self.name()).join(part))
+            .collect()
+    }
+}
+
 impl Chapter {
     /// The binary's name, which is also the page's and the source file's: `chNN_slug`.
     pub fn name(&self) -> String {

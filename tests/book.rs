@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use io_bound_tokio::CHAPTERS;
+use io_bound_tokio::{CAPSTONE, CHAPTERS};
 use mdbook_driver::MDBook;
 use mdbook_driver::book::BookItem;
 use mdbook_driver::builtin_renderers::MarkdownRenderer;
@@ -102,6 +102,23 @@ fn every_chapter_has_its_page_in_the_summary() {
             chapter.page().display()
         );
     }
+    let file = format!("({}.md)", CAPSTONE.name());
+    assert!(summary.contains(&file), "SUMMARY.md does not list {file}");
+    let page = read(&CAPSTONE.page());
+    for folder in CAPSTONE.source_folders() {
+        for source in files(&folder.to_string_lossy(), "rs") {
+            let name = source
+                .strip_prefix(root())
+                .unwrap_or(&source)
+                .display()
+                .to_string();
+            assert!(
+                page.contains(&format!("../{name}")),
+                "{} does not include {name}",
+                CAPSTONE.page().display()
+            );
+        }
+    }
 }
 
 #[test]
@@ -137,8 +154,9 @@ fn the_book_builds_with_no_directive_left_unresolved() {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("book");
     book.config.build.build_dir = out.clone();
     book.build().expect("the book renders");
-    for chapter in CHAPTERS {
-        let html = out.join(format!("{}.html", chapter.name()));
+    let names = CHAPTERS.iter().map(|chapter| chapter.name());
+    for name in names.chain([CAPSTONE.name()]) {
+        let html = out.join(format!("{name}.html"));
         assert!(html.is_file(), "no {}", html.display());
     }
 }

@@ -82,7 +82,7 @@ fn table(name: &str) -> Vec<(Vec<String>, String)> {
         .collect()
 }
 
-fn assert_refused(name: &str, args: &[OsString], reason: &str) {
+pub(crate) fn assert_refused(name: &str, args: &[OsString], reason: &str) {
     let output = Command::new(binary(name))
         .args(args)
         .current_dir(root())

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use io_bound_tokio::{CHAPTERS, elapsed_line};
+use io_bound_tokio::{CAPSTONE, CHAPTERS, elapsed_line};
 use pretty_assertions::assert_eq;
 use regex::Regex;
 
@@ -39,7 +39,35 @@ fn the_readme_chapter_table_matches_the_catalogue() {
             )
         })
         .collect();
+    // Part III has two binaries and no elapsed time of its own: it is tested end to end.
+    let mut expected = expected;
+    let binaries: Vec<String> = CAPSTONE
+        .binaries
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect();
+    expected.push(format!(
+        "| {}. {} | {} | {} | end to end |",
+        CAPSTONE.number,
+        title(&read(&CAPSTONE.page())),
+        binaries.join(", "),
+        CAPSTONE.teaches
+    ));
     assert_eq!(rows, expected);
+}
+
+/// Every program of the book, the chapters' and Part III's: where the prose's figures may come from.
+fn programs() -> Vec<String> {
+    let mut sources: Vec<String> = CHAPTERS
+        .iter()
+        .map(|chapter| read(&chapter.source()))
+        .collect();
+    for folder in CAPSTONE.source_folders() {
+        for file in files(&folder.to_string_lossy(), "rs") {
+            sources.push(read(&file));
+        }
+    }
+    sources
 }
 
 /// Text outside fenced code blocks: what the prose says, not what it includes.
@@ -71,7 +99,9 @@ fn known_seconds() -> BTreeSet<String> {
                 }
             }
         }
-        for found in literal.captures_iter(&read(&chapter.source())) {
+    }
+    for source in programs() {
+        for found in literal.captures_iter(&source) {
             known.insert(found[1].to_string());
         }
     }
@@ -81,12 +111,11 @@ fn known_seconds() -> BTreeSet<String> {
 /// Every match of `pattern`'s first group in the programs.
 fn known_literals(pattern: &str) -> BTreeSet<String> {
     let literal = Regex::new(pattern).expect("a valid regex");
-    CHAPTERS
+    programs()
         .iter()
-        .flat_map(|chapter| {
-            let source = read(&chapter.source());
+        .flat_map(|source| {
             literal
-                .captures_iter(&source)
+                .captures_iter(source)
                 .map(|found| found[1].to_string())
                 .collect::<Vec<_>>()
         })

@@ -27,6 +27,7 @@
 mod blocking;
 mod book;
 mod bounded;
+mod capstone;
 mod chapters;
 mod cli;
 mod common;

@@ -1,0 +1,138 @@
+//! What a run does with the store (chapter 10): import the source's lines a batch at a time,
+//! put back what a crashed run left claimed, claim pending items a batch at a time, and record
+//! what became of them. SQLite's calls block, so the async tasks make them with `blocking`,
+//! on tokio's threads for blocking work (chapter 12), never on its workers.
+
+use std::sync::Arc;
+
+use rusqlite::params;
+
+use crate::items::{Entry, Line};
+use crate::store::Store;
+
+/// An item claimed for this run: it is sent, and its fate recorded, by seq.
+pub struct Item {
+    pub seq: i64,
+    pub id: String,
+    pub payload: String,
+}
+
+/// What became of an item. An item stopped by a shutdown has no outcome: it stays claimed.
+pub enum Outcome {
+    Done,
+    Dead(String),
+}
+
+/// How many items the database holds, done, and set aside as dead letters.
+pub struct Counts {
+    pub total: i64,
+    pub done: i64,
+    pub dead: i64,
+}
+
+impl Store {
+    /// Adds the lines not there yet, in one transaction: a rerun reads the source again and
+    /// adds nothing twice. A malformed line is added as a dead letter, under a name (`line:7`)
+    /// that no item can have, `:` being refused in ids.
+    pub fn import(&self, lines: &[Line]) -> rusqlite::Result<()> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO items (seq, id, payload, state, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for line in lines {
+                let seq = line.seq;
+                match &line.entry {
+                    Entry::Item { id, payload } => {
+                        insert.execute(params![seq, id, payload, "pending", None::<String>])?
+                    }
+                    Entry::Malformed { reason } => {
+                        insert.execute(params![seq, format!("line:{seq}"), "", "dead", reason])?
+                    }
+                };
+            }
+        }
+        tx.commit()
+    }
+
+    /// Items still claimed were in flight when the last run stopped: they go back to pending,
+    /// to be sent again. The service's idempotency makes a second send harmless.
+    pub fn recover(&self) -> rusqlite::Result<usize> {
+        self.db().execute(
+            "UPDATE items SET state = 'pending' WHERE state = 'claimed'",
+            [],
+        )
+    }
+
+    /// Claims up to `limit` pending items, in the source's order, committed before they are sent.
+    pub fn claim(&self, limit: i64) -> rusqlite::Result<Vec<Item>> {
+        let db = self.db();
+        let mut claim = db.prepare_cached(
+            "UPDATE items SET state = 'claimed', claims = claims + 1 WHERE seq IN
+               (SELECT seq FROM items WHERE state = 'pending' ORDER BY seq LIMIT ?1)
+             RETURNING seq, id, payload",
+        )?;
+        let rows = claim.query_map([limit], |row| {
+            let (seq, id, payload) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            Ok(Item { seq, id, payload })
+        })?;
+        let mut items = rows.collect::<rusqlite::Result<Vec<Item>>>()?;
+        // `RETURNING` promises no order.
+        items.sort_unstable_by_key(|item| item.seq);
+        Ok(items)
+    }
+
+    /// Records a batch of outcomes in one transaction: one commit for hundreds of items.
+    pub fn record(&self, finished: &[(i64, Outcome)]) -> rusqlite::Result<()> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        {
+            let mut done = tx.prepare_cached("UPDATE items SET state = 'done' WHERE seq = ?1")?;
+            let mut dead =
+                tx.prepare_cached("UPDATE items SET state = 'dead', reason = ?2 WHERE seq = ?1")?;
+            for (seq, outcome) in finished {
+                match outcome {
+                    Outcome::Done => done.execute([seq])?,
+                    Outcome::Dead(reason) => dead.execute(params![seq, reason])?,
+                };
+            }
+        }
+        tx.commit()
+    }
+
+    pub fn counts(&self) -> rusqlite::Result<Counts> {
+        self.db().query_row(
+            "SELECT count(*), count(*) FILTER (WHERE state = 'done'),
+                    count(*) FILTER (WHERE state = 'dead') FROM items",
+            [],
+            |row| {
+                let (total, done, dead) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                Ok(Counts { total, done, dead })
+            },
+        )
+    }
+
+    /// The first `limit` dead letters, `(id, reason)`, in the source's order.
+    pub fn dead_letters(&self, limit: i64) -> rusqlite::Result<Vec<(String, String)>> {
+        let db = self.db();
+        let mut query = db.prepare(
+            "SELECT id, coalesce(reason, '') FROM items WHERE state = 'dead' ORDER BY seq LIMIT ?1",
+        )?;
+        let rows = query.query_map([limit], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect()
+    }
+}
+
+/// Runs `work` on the store on a thread for blocking calls, and waits for it.
+pub async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    work: impl FnOnce(&Store) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    let store = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || work(&store)).await {
+        Ok(result) => result.map_err(|error| format!("database: {error}")),
+        Err(error) => Err(format!("database task: {error}")),
+    }
+}
