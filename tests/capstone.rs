@@ -479,7 +479,7 @@ fn bad_input_gets_one_line_and_status_2_and_a_malformed_line_a_dead_letter() {
     let items = tempfile_path("items.txt");
     std::fs::write(
         &items,
-        "good-1\tfirst\nbad id!\tsecond\n\tno id\ngood-2\tthird\n",
+        "good-1\tfirst\nbad id!\tsecond\n\tno id\ngood-2\tthird\ngood-1\tagain\n",
     )
     .expect("the items file is written");
     let items_arg = items.display().to_string();
@@ -487,12 +487,18 @@ fn bad_input_gets_one_line_and_status_2_and_a_malformed_line_a_dead_letter() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert_eq!(figure(&stdout, "done"), 2, "{stdout}");
-    assert_eq!(figure(&stdout, "dead_letters"), 2, "{stdout}");
+    assert_eq!(figure(&stdout, "dead_letters"), 3, "{stdout}");
     let dead: Vec<&str> = stdout
         .lines()
         .filter(|line| line.starts_with("dead: "))
         .collect();
-    assert_eq!(dead.len(), 2, "{stdout}");
+    assert_eq!(dead.len(), 3, "{stdout}");
+    // A repeated id is not dropped in silence: its line is a dead letter that says so.
+    assert!(
+        dead.iter()
+            .any(|line| line.contains("id good-1 repeats line 1")),
+        "{stdout}"
+    );
     let ledger = applied_ids(&service.ledger());
     assert_eq!(
         ledger,
@@ -576,4 +582,40 @@ fn bad_command_lines_are_refused_with_status_2() {
         !crate::common::root().join("never-created.db").exists(),
         "a refused command line left a database behind"
     );
+}
+
+#[test]
+fn dead_letters_are_sent_again_with_retry_dead_once_the_cause_is_fixed() {
+    let items: u64 = 20;
+    let generate = items.to_string();
+    let db = db_path("retry-dead");
+    // A service that fails every request: every item ends a dead letter.
+    let failing = Service::start(&["--fail-rate", "1"]);
+    let output = run_client(
+        &failing.url(),
+        &db,
+        &["--generate", &generate, "--attempts", "2"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_eq!(figure(&stdout, "dead_letters"), items, "{stdout}");
+    failing.kill();
+
+    // Fixed: a rerun alone leaves them dead; with --retry-dead they are sent again.
+    let service = Service::start(&[]);
+    let output = run_client(&service.url(), &db, &["--generate", &generate]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        service.applied(),
+        0,
+        "a rerun sent dead letters without being asked"
+    );
+    let output = run_client(
+        &service.url(),
+        &db,
+        &["--generate", &generate, "--retry-dead"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    check_exactly_once(&service, &db, &generated(items));
 }

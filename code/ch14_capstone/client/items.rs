@@ -1,3 +1,4 @@
+// ANCHOR: source
 //! The items to send, read lazily (chapter 6's lesson: a million items need not be a million
 //! values in memory). The source is a file, one item a line, or a generator; either way it is an
 //! iterator that yields one line at a time. A malformed line is not a reason to stop the run:
@@ -43,7 +44,9 @@ impl Source {
         Source::Generated { next: 1, count }
     }
 }
+// ANCHOR_END: source
 
+// ANCHOR: iterator
 impl Iterator for Source {
     /// A line, or the error that stopped the reading (a disk failing, say).
     type Item = std::io::Result<Line>;
@@ -76,7 +79,9 @@ impl Iterator for Source {
         }
     }
 }
+// ANCHOR_END: iterator
 
+// ANCHOR: parse
 /// The longest id the service accepts.
 const MAX_ID: usize = 128;
 
@@ -115,3 +120,4 @@ fn malformed(reason: &str) -> Entry {
         reason: format!("malformed line: {reason}"),
     }
 }
+// ANCHOR_END: parse

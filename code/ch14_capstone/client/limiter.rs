@@ -1,3 +1,4 @@
+// ANCHOR: limiter
 //! How many requests may be in flight, and how fast they may leave: chapter 8's two limiters.
 //! The concurrency limit adapts itself (AIMD, as TCP's congestion window does): one more per
 //! round trip of successes, 30% less when the service says it is overloaded (a 503, or a
@@ -40,7 +41,9 @@ impl Drop for Permit {
         self.0.changed.notify_one();
     }
 }
+// ANCHOR_END: limiter
 
+// ANCHOR: aimd
 impl Limiter {
     pub fn new(cap: u32) -> Arc<Limiter> {
         let cap = f64::from(cap);
@@ -99,7 +102,9 @@ impl Limiter {
         self.state().limit
     }
 }
+// ANCHOR_END: aimd
 
+// ANCHOR: rate
 /// Spaces requests `1 / per_second` apart: each gets the next free moment, a deadline.
 pub struct RateLimiter {
     next_free: Mutex<Instant>,
@@ -129,3 +134,4 @@ impl RateLimiter {
         tokio::time::sleep_until(turn).await;
     }
 }
+// ANCHOR_END: rate

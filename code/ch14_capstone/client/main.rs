@@ -1,3 +1,4 @@
+// ANCHOR: main
 //! The capstone's client (chapter 14): sends every item of a file, or of a generator, to the
 //! service, each exactly once in effect, however the service misbehaves and however often the
 //! client is stopped or killed. This file reads the command line, checks everything it can
@@ -56,7 +57,9 @@ fn fail(status: u8, message: String) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(status)
 }
+// ANCHOR_END: main
 
+// ANCHOR: start
 async fn start(options: Options) -> ExitCode {
     // Listened for first: from here on, Ctrl-C stops the run cleanly instead of killing it.
     let signals = match Signals::listen() {
@@ -90,6 +93,12 @@ async fn start(options: Options) -> ExitCode {
     });
     let in_progress = cap as usize * IN_PROGRESS_PER_REQUEST;
     let store = Arc::new(store);
+    if options.retry_dead {
+        match blocking(&store, Store::retry_dead).await {
+            Ok(count) => tracing::info!(count, "dead letters sent again"),
+            Err(message) => return fail(1, message),
+        }
+    }
     let (run_shared, run_store, bar) = (Arc::clone(&shared), Arc::clone(&store), progress.clone());
     let outcome = run::run(
         run_store,
@@ -119,3 +128,4 @@ async fn start(options: Options) -> ExitCode {
         (None, _) => ExitCode::FAILURE,
     }
 }
+// ANCHOR_END: start

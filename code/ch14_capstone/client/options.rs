@@ -1,3 +1,4 @@
+// ANCHOR: options
 //! The client's command line. Every value is typed and checked here, before anything runs: a
 //! mistake is one line on stderr and exit status 2, as in every chapter of the book.
 
@@ -56,8 +57,14 @@ pub struct Options {
     /// How the logs on stderr are written; RUST_LOG filters them (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Readable)]
     pub log_format: LogFormat,
+    /// Send again the items earlier runs set aside as dead letters (malformed lines excepted),
+    /// once what made them fail is fixed.
+    #[arg(long)]
+    pub retry_dead: bool,
 }
+// ANCHOR_END: options
 
+// ANCHOR: parsers
 /// `http://host:port`, without a path: returned without the slash at the end.
 fn service_url(text: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(text).map_err(|error| error.to_string())?;
@@ -114,3 +121,4 @@ pub fn read() -> Options {
         std::process::exit(2);
     })
 }
+// ANCHOR_END: parsers

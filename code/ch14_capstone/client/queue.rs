@@ -1,3 +1,4 @@
+// ANCHOR: types
 //! What a run does with the store (chapter 10): import the source's lines a batch at a time,
 //! put back what a crashed run left claimed, claim pending items a batch at a time, and record
 //! what became of them. SQLite's calls block, so the async tasks make them with `blocking`,
@@ -29,7 +30,9 @@ pub struct Counts {
     pub done: i64,
     pub dead: i64,
 }
+// ANCHOR_END: types
 
+// ANCHOR: import
 impl Store {
     /// Adds the lines not there yet, in one transaction: a rerun reads the source again and
     /// adds nothing twice. A malformed line is added as a dead letter, under a name (`line:7`)
@@ -42,16 +45,25 @@ impl Store {
                 "INSERT OR IGNORE INTO items (seq, id, payload, state, reason)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
+            let mut known = tx.prepare_cached("SELECT 1 FROM items WHERE seq = ?1")?;
+            let mut first = tx.prepare_cached("SELECT seq FROM items WHERE id = ?1")?;
             for line in lines {
                 let seq = line.seq;
-                match &line.entry {
+                let reason = match &line.entry {
                     Entry::Item { id, payload } => {
-                        insert.execute(params![seq, id, payload, "pending", None::<String>])?
+                        let added =
+                            insert.execute(params![seq, id, payload, "pending", None::<String>])?;
+                        // Ignored, yet not a rerun's line: another line has this id already. It
+                        // would be suppressed as a duplicate: say so instead of dropping it.
+                        if added == 1 || known.exists(params![seq])? {
+                            continue;
+                        }
+                        let on: i64 = first.query_row(params![id], |row| row.get(0))?;
+                        format!("id {id} repeats line {on}")
                     }
-                    Entry::Malformed { reason } => {
-                        insert.execute(params![seq, format!("line:{seq}"), "", "dead", reason])?
-                    }
+                    Entry::Malformed { reason } => reason.clone(),
                 };
+                insert.execute(params![seq, format!("line:{seq}"), "", "dead", reason])?;
             }
         }
         tx.commit()
@@ -66,6 +78,18 @@ impl Store {
         )
     }
 
+    /// With `--retry-dead`: the dead letters of earlier runs go back to pending, once whatever
+    /// made them fail is fixed (an expired token, an outage). Malformed lines stay dead.
+    pub fn retry_dead(&self) -> rusqlite::Result<usize> {
+        self.db().execute(
+            "UPDATE items SET state = 'pending', reason = NULL
+             WHERE state = 'dead' AND id NOT LIKE 'line:%'",
+            [],
+        )
+    }
+    // ANCHOR_END: import
+
+    // ANCHOR: claim
     /// Claims up to `limit` pending items, in the source's order, committed before they are sent.
     pub fn claim(&self, limit: i64) -> rusqlite::Result<Vec<Item>> {
         let db = self.db();
@@ -101,7 +125,9 @@ impl Store {
         }
         tx.commit()
     }
+    // ANCHOR_END: claim
 
+    // ANCHOR: counts
     pub fn counts(&self) -> rusqlite::Result<Counts> {
         self.db().query_row(
             "SELECT count(*), count(*) FILTER (WHERE state = 'done'),
@@ -136,3 +162,4 @@ pub async fn blocking<T: Send + 'static>(
         Err(error) => Err(format!("database task: {error}")),
     }
 }
+// ANCHOR_END: counts

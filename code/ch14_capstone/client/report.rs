@@ -1,3 +1,4 @@
+// ANCHOR: stats
 //! What the run did, counted as it happens and printed at the end (chapter 11): items done and
 //! dead, retries by cause, latency percentiles and requests per second. The latencies go into
 //! a histogram of fixed size, three significant digits, not a list: a million requests take
@@ -47,7 +48,9 @@ impl Stats {
     pub fn retried(&self, cause: Cause) {
         self.retries[cause as usize].fetch_add(1, Relaxed);
     }
+    // ANCHOR_END: stats
 
+    // ANCHOR: print
     /// The report, on stdout: the words at the start of each line are for scripts to read.
     pub fn print(&self, counts: &Counts, dead: &[(String, String)], elapsed: Duration) {
         let retries = |cause: Cause| self.retries[cause as usize].load(Relaxed);
@@ -82,7 +85,9 @@ impl Stats {
         let _ = std::io::stdout().lock().write_all(report.as_bytes());
     }
 }
+// ANCHOR_END: print
 
+// ANCHOR: histogram
 /// Below 1 ms, one bucket a microsecond; above, 900 buckets a power of ten (100 to 999 times
 /// it), up to 1000 s: every latency to three significant digits.
 const BUCKETS: usize = 1000 + 7 * 900;
@@ -126,3 +131,4 @@ fn value(index: usize) -> u64 {
     let (decade, leading) = ((index - 1000) / 900 + 1, (index - 1000) % 900 + 100);
     leading as u64 * 10_u64.pow(decade as u32)
 }
+// ANCHOR_END: histogram

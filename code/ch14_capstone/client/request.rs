@@ -1,3 +1,4 @@
+// ANCHOR: send
 //! One request, as the limiters allow it (chapter 8): a permit of the adaptive limit, a turn of
 //! the rate limiter, the POST, and its verdict, sorted by `retry.rs`. The limiter hears how it
 //! went. A shutdown (chapter 9) stops it before the request leaves; once it has left, only the
@@ -41,7 +42,9 @@ pub async fn send(shared: &Shared, item: &Item) -> Option<Result<(), Failure>> {
     drop(permit);
     Some(answer)
 }
+// ANCHOR_END: send
 
+// ANCHOR: request
 /// What the service answers with a 200.
 #[derive(serde::Deserialize)]
 struct Applied {
@@ -79,3 +82,4 @@ async fn request(shared: &Shared, item: &Item) -> Result<(), Failure> {
     }
     Ok(())
 }
+// ANCHOR_END: request

@@ -1,3 +1,4 @@
+// ANCHOR: classify
 //! When to try again, and how long to wait first (chapters 5, 7 and 8). Every failure is sorted
 //! once, here: retryable (the service may say yes later: 429, 503, other 5xx, a timeout, a
 //! refused or dropped connection) or final (it will say no again: another 4xx, an answer that
@@ -65,7 +66,9 @@ pub fn classify_error(error: &reqwest::Error) -> Failure {
     let retry_after = Duration::ZERO;
     Failure::Retryable { cause, retry_after }
 }
+// ANCHOR_END: classify
 
+// ANCHOR: backoff
 /// `Retry-After` in whole seconds (the form this service sends); none, or an HTTP date, is 0.
 fn retry_after(headers: &HeaderMap) -> Duration {
     let seconds = headers
@@ -102,7 +105,9 @@ fn random() -> f64 {
         ((z ^ (z >> 31)) >> 11) as f64 / (1_u64 << 53) as f64
     })
 }
+// ANCHOR_END: backoff
 
+// ANCHOR: budget
 /// Retries earned per item started, and how many can be saved up (the budget starts full).
 const BUDGET_RATIO: f64 = 0.2;
 const BUDGET_CAP: f64 = 100.0;
@@ -131,3 +136,4 @@ impl RetryBudget {
         allowed
     }
 }
+// ANCHOR_END: budget

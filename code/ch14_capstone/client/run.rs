@@ -1,3 +1,4 @@
+// ANCHOR: start
 //! The run: three kinds of task joined by bounded channels, so that memory stays flat however
 //! many items there are. The importer reads the source into the database, a batch a commit.
 //! The dispatcher, this task, claims pending items and starts a task for each, at most
@@ -54,7 +55,9 @@ pub async fn run(
             written
         })
     };
+    // ANCHOR_END: start
 
+    // ANCHOR: dispatch
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(in_progress));
     let mut claimed = VecDeque::new();
@@ -99,7 +102,9 @@ pub async fn run(
         .map_err(|error| format!("importer: {error}"))?;
     written.and(imported)
 }
+// ANCHOR_END: dispatch
 
+// ANCHOR: claim
 /// The next claimed items, in order; none when the source is exhausted, or a stop came.
 async fn claim(
     store: &Arc<Store>,
@@ -122,3 +127,4 @@ async fn claim(
         }
     }
 }
+// ANCHOR_END: claim

@@ -1,3 +1,4 @@
+// ANCHOR: open
 //! The run's progress, in SQLite, as chapter 10 keeps it: a file that survives a crash, locked
 //! for one run at a time, checked to be this program's before anything is written, and in
 //! write-ahead-log mode so that a commit is one append. `queue.rs` has what a run does with it.
@@ -66,7 +67,9 @@ impl Store {
         self.db.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+// ANCHOR_END: open
 
+// ANCHOR: check
 /// Refuses a file that is neither empty nor one of this program's databases, reading it
 /// read-only first, so that another program's file is left as it was.
 fn check(path: &Path) -> Result<Connection, String> {
@@ -118,3 +121,4 @@ fn our_layout() -> Result<Layout, String> {
         .map_err(|error| error.to_string())?;
     layout(&db)
 }
+// ANCHOR_END: check

@@ -1,3 +1,4 @@
+// ANCHOR: process
 //! One item, from claim to outcome: the retry loop (chapters 5, 7 and 8). Each attempt is one
 //! request (`request.rs`); a failure the service may get over is retried after a backoff, while
 //! the attempts and the retry budget last; the whole lot runs under one deadline, across every
@@ -54,7 +55,9 @@ fn dead(item: &Item, reason: String) -> Option<Outcome> {
     warn!(id = item.id, reason, "dead letter");
     Some(Outcome::Dead(reason))
 }
+// ANCHOR_END: process
 
+// ANCHOR: attempts
 /// The retry loop. `last` keeps the last failure's cause for the deadline's message.
 async fn attempts(shared: &Shared, item: &Item, last: &mut Option<Cause>) -> Option<Outcome> {
     let (mut failed, mut retry) = (0, 0);
@@ -98,3 +101,4 @@ async fn attempts(shared: &Shared, item: &Item, last: &mut Option<Cause>) -> Opt
         }
     }
 }
+// ANCHOR_END: attempts
