@@ -178,11 +178,11 @@ service_args[latency]="${no_quota[*]}"
 title[fast]="No quota, no latency: as fast as it goes"
 items[fast]=120000
 service_args[fast]="${no_quota[*]} --latency-ms 0"
-title[rate]="The service's quota (2000 requests/s), both clients keeping to it with --rate 2000"
+title[rate]="The service's quota (2000 requests/s), both clients keeping to it with \`--rate 2000\`"
 items[rate]=10000
 service_args[rate]=""
 client_args[rate]="--rate 2000"
-title[retry]="The service's quota (2000 requests/s), no --rate: the retry policy meets the 429s"
+title[retry]="The service's quota (2000 requests/s), no \`--rate\`: the retry policy meets the 429s"
 items[retry]=10000
 service_args[retry]=""
 
@@ -285,7 +285,7 @@ os=$(sed -n 's/^PRETTY_NAME="\(.*\)"/\1/p' /etc/os-release 2>/dev/null || uname 
     "8, cut by 503s, timeouts and refused connections) capped" \
     "at $CONCURRENCY, with up to 4 items a permit in progress so that an item waiting out its" \
     "backoff frees its permit; the twin has $CONCURRENCY fixed consumers, each holding its item" \
-    "through its backoff. So under the quota without --rate the Rust client keeps more items" \
+    "through its backoff. So under the quota without \`--rate\` the Rust client keeps more items" \
     "coming and is refused more often (the requests column): CPU is counted per request for" \
     "that reason. The Rust client also writes tracing logs (two lines at info) and keeps a" \
     "progress bar hidden off a terminal. The twin's CPU includes starting the interpreter and" \
