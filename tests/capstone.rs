@@ -619,3 +619,70 @@ fn dead_letters_are_sent_again_with_retry_dead_once_the_cause_is_fixed() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     check_exactly_once(&service, &db, &generated(items));
 }
+
+#[test]
+fn items_waiting_inside_the_client_do_not_die_of_the_deadline() {
+    // A healthy service, slow to answer: the limit starts low and grows a step a round trip,
+    // so most items wait for a permit far longer than their deadline. Their deadlines start
+    // when they are sent, so every one of them is done.
+    let service = Service::start(&[
+        "--latency-ms",
+        "500",
+        "--capacity",
+        "2000",
+        "--quota",
+        "1000000",
+        "--burst",
+        "1000000",
+    ]);
+    let db = db_path("slow");
+    let output = run_client(
+        &service.url(),
+        &db,
+        &[
+            "--generate",
+            "150",
+            "--max-concurrency",
+            "100",
+            "--deadline",
+            "2",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert_eq!(figure(&stdout, "dead_letters"), 0, "{stdout}");
+    // The wait was real: the run took longer than one deadline.
+    let (_, seconds) = io_bound_tokio::split_elapsed(&stdout).expect("an elapsed line");
+    assert!(
+        seconds > 2.0,
+        "no item waited: the test proved nothing ({seconds} s)"
+    );
+    check_exactly_once(&service, &db, &generated(150));
+}
+
+#[test]
+fn a_rerun_with_another_items_file_is_refused_not_half_done() {
+    let service = Service::start(&[]);
+    let db = db_path("changed");
+    let items = tempfile_path("first-items.txt");
+    std::fs::write(&items, "x1\nx2\n").expect("the items file is written");
+    let first = items.display().to_string();
+    let output = run_client(&service.url(), &db, &["--items", &first]);
+    assert_eq!(output.status.code(), Some(0));
+    // A line put in front shifts every line: the database holds other items at those lines.
+    let changed = tempfile_path("changed-items.txt");
+    std::fs::write(&changed, "x0\nx1\nx2\n").expect("the items file is written");
+    let changed = changed.display().to_string();
+    let output = run_client(&service.url(), &db, &["--items", &changed]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("line 1"), "{stderr}");
+    // The same file again is a plain rerun.
+    let output = run_client(&service.url(), &db, &["--items", &first]);
+    assert_eq!(output.status.code(), Some(0));
+}

@@ -13,8 +13,11 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::items::Source;
-use crate::queue::{Outcome, blocking};
+use crate::queue::{ImportError, Outcome, blocking};
 use crate::store::Store;
+
+/// The start of the error when a rerun's source is not the first run's: bad input, status 2.
+pub const CHANGED: &str = "the items differ from those this database was made from";
 
 const IMPORT_BATCH: usize = 1000;
 pub const WRITE_BATCH: usize = 500;
@@ -33,9 +36,13 @@ pub fn import(
     while let Some(line) = lines.next() {
         batch.push(line.map_err(|error| format!("reading the items: {error}"))?);
         if batch.len() == IMPORT_BATCH || lines.peek().is_none() {
-            store
-                .import(&batch)
-                .map_err(|error| format!("database: {error}"))?;
+            store.import(&batch).map_err(|error| match error {
+                ImportError::Changed { line } => format!(
+                    "{CHANGED}: line {line} is not the item this database holds for it \
+                     (use a new --db for a new source)"
+                ),
+                ImportError::Database(error) => format!("database: {error}"),
+            })?;
             progress.inc_length(batch.len() as u64);
             imported.send_replace(());
             batch.clear();

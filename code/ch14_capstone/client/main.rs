@@ -84,7 +84,7 @@ async fn start(options: Options) -> ExitCode {
         client_id: options.client_id.clone(),
         limiter: Limiter::new(cap),
         rate: options.rate.map(RateLimiter::new),
-        budget: RetryBudget::new(),
+        budget: RetryBudget::new(cap),
         stats: Stats::new(),
         attempts: options.attempts,
         deadline: options.deadline,
@@ -123,6 +123,8 @@ async fn start(options: Options) -> ExitCode {
     }
     match (stopped.get(), outcome) {
         (Some(&signal_status), _) => ExitCode::from(signal_status),
+        // Found only while importing, but bad input all the same.
+        (None, Err(message)) if message.starts_with(batches::CHANGED) => ExitCode::from(2),
         (None, Ok(())) if counts.done == counts.total => ExitCode::SUCCESS,
         // Dead letters, or a failure during the run.
         (None, _) => ExitCode::FAILURE,

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::items::{Entry, Line};
 use crate::store::Store;
@@ -24,6 +24,19 @@ pub enum Outcome {
     Dead(String),
 }
 
+/// Why an import failed: the source is not the one this database was made from, or the
+/// database itself failed.
+pub enum ImportError {
+    Changed { line: i64 },
+    Database(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for ImportError {
+    fn from(error: rusqlite::Error) -> ImportError {
+        ImportError::Database(error)
+    }
+}
+
 /// How many items the database holds, done, and set aside as dead letters.
 pub struct Counts {
     pub total: i64,
@@ -37,7 +50,11 @@ impl Store {
     /// Adds the lines not there yet, in one transaction: a rerun reads the source again and
     /// adds nothing twice. A malformed line is added as a dead letter, under a name (`line:7`)
     /// that no item can have, `:` being refused in ids.
-    pub fn import(&self, lines: &[Line]) -> rusqlite::Result<()> {
+    ///
+    /// A rerun must read the same source: a line whose number the database holds with another
+    /// id means the file changed, and taking it for a rerun's line would skip an item without a
+    /// word. `Err(Changed)` refuses the run instead.
+    pub fn import(&self, lines: &[Line]) -> Result<(), ImportError> {
         let mut db = self.db();
         let tx = db.transaction()?;
         {
@@ -45,7 +62,7 @@ impl Store {
                 "INSERT OR IGNORE INTO items (seq, id, payload, state, reason)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            let mut known = tx.prepare_cached("SELECT 1 FROM items WHERE seq = ?1")?;
+            let mut known = tx.prepare_cached("SELECT id FROM items WHERE seq = ?1")?;
             let mut first = tx.prepare_cached("SELECT seq FROM items WHERE id = ?1")?;
             for line in lines {
                 let seq = line.seq;
@@ -53,20 +70,37 @@ impl Store {
                     Entry::Item { id, payload } => {
                         let added =
                             insert.execute(params![seq, id, payload, "pending", None::<String>])?;
-                        // Ignored, yet not a rerun's line: another line has this id already. It
-                        // would be suppressed as a duplicate: say so instead of dropping it.
-                        if added == 1 || known.exists(params![seq])? {
+                        if added == 1 {
                             continue;
                         }
+                        // Ignored. A rerun's line holds its place under its id, or set aside.
+                        let stored: Option<String> =
+                            known.query_row(params![seq], |row| row.get(0)).optional()?;
+                        if let Some(stored) = stored {
+                            if stored == *id || stored == format!("line:{seq}") {
+                                continue;
+                            }
+                            return Err(ImportError::Changed { line: seq });
+                        }
+                        // Not a rerun's line: another line has this id already. It would be
+                        // suppressed as a duplicate: say so instead of dropping it.
                         let on: i64 = first.query_row(params![id], |row| row.get(0))?;
                         format!("id {id} repeats line {on}")
                     }
-                    Entry::Malformed { reason } => reason.clone(),
+                    Entry::Malformed { reason } => {
+                        let stored: Option<String> =
+                            known.query_row(params![seq], |row| row.get(0)).optional()?;
+                        match stored {
+                            None => reason.clone(),
+                            Some(stored) if stored == format!("line:{seq}") => continue,
+                            Some(_) => return Err(ImportError::Changed { line: seq }),
+                        }
+                    }
                 };
                 insert.execute(params![seq, format!("line:{seq}"), "", "dead", reason])?;
             }
         }
-        tx.commit()
+        Ok(tx.commit()?)
     }
 
     /// Items still claimed were in flight when the last run stopped: they go back to pending,

@@ -10,8 +10,9 @@ use crate::queue::Item;
 use crate::retry::{Cause, Failure, classify_error, classify_status};
 use crate::worker::Shared;
 
-/// One request: a permit, a turn, the request, its verdict. `None` when the run stops first.
-pub async fn send(shared: &Shared, item: &Item) -> Option<Result<(), Failure>> {
+/// One request: a permit, a turn, the request, its verdict, and when it left. `None` when the
+/// run stops first.
+pub async fn send(shared: &Shared, item: &Item) -> Option<(Instant, Result<(), Failure>)> {
     let permit = tokio::select! {
         biased;
         _ = shared.stop.cancelled() => return None,
@@ -34,13 +35,13 @@ pub async fn send(shared: &Shared, item: &Item) -> Option<Result<(), Failure>> {
     match &answer {
         Ok(()) => shared.limiter.on_success(),
         Err(Failure::Retryable {
-            cause: Cause::Overload | Cause::Timeout | Cause::Unreachable,
+            cause: Cause::Overload | Cause::Timeout,
             ..
         }) => shared.limiter.on_overload(sent_at),
         Err(_) => {}
     }
     drop(permit);
-    Some(answer)
+    Some((sent_at, answer))
 }
 // ANCHOR_END: send
 

@@ -54,10 +54,11 @@ pub fn classify_status(status: StatusCode, headers: &HeaderMap) -> Failure {
 
 /// Sorts an error of reqwest's: no answer, or an answer cut short.
 pub fn classify_error(error: &reqwest::Error) -> Failure {
-    let cause = if error.is_timeout() {
-        Cause::Timeout
-    } else if error.is_connect() {
+    // A connect error first: a connection that timed out is one the request never left on.
+    let cause = if error.is_connect() {
         Cause::Unreachable
+    } else if error.is_timeout() {
+        Cause::Timeout
     } else if error.is_request() || error.is_body() {
         Cause::Connect
     } else {
@@ -108,27 +109,38 @@ fn random() -> f64 {
 // ANCHOR_END: backoff
 
 // ANCHOR: budget
-/// Retries earned per item started, and how many can be saved up (the budget starts full).
+/// Retries earned per item started, and how many can be saved up for each request the client
+/// may have in flight (the budget starts full). A bank that grows with the concurrency: one
+/// reset of the service fails every request in flight at once, and a fixed bank smaller than
+/// that would turn the rest into dead letters.
 const BUDGET_RATIO: f64 = 0.2;
-const BUDGET_CAP: f64 = 100.0;
+const BUDGET_PER_REQUEST: f64 = 2.0;
 
 /// Each item started adds a fifth of a retry, up to a cap; each retry takes one. When the
 /// service fails everything, retries add a fifth to the load instead of multiplying it.
-pub struct RetryBudget(Mutex<f64>);
+pub struct RetryBudget {
+    tokens: Mutex<f64>,
+    cap: f64,
+}
 
 impl RetryBudget {
-    pub fn new() -> RetryBudget {
-        RetryBudget(Mutex::new(BUDGET_CAP))
+    /// For a client with at most `in_flight` requests at once.
+    pub fn new(in_flight: u32) -> RetryBudget {
+        let cap = BUDGET_PER_REQUEST * f64::from(in_flight);
+        RetryBudget {
+            tokens: Mutex::new(cap),
+            cap,
+        }
     }
 
     pub fn deposit(&self) {
         // A panic cannot leave one `f64` half-written: the value is sound.
-        let mut tokens = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *tokens = (*tokens + BUDGET_RATIO).min(BUDGET_CAP);
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        *tokens = (*tokens + BUDGET_RATIO).min(self.cap);
     }
 
     pub fn try_withdraw(&self) -> bool {
-        let mut tokens = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         let allowed = *tokens >= 1.0;
         if allowed {
             *tokens -= 1.0;

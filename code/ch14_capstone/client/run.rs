@@ -32,6 +32,9 @@ pub async fn run(
     grace: Duration,
     progress: ProgressBar,
 ) -> Result<(), String> {
+    // However this returns, an error included, the importer and the item tasks are told to
+    // stop: a blocking import left running would hold the process's exit until it ended.
+    let _stop_on_return = shared.stop.clone().drop_guard();
     let resumed = blocking(&store, Store::recover).await?;
     let before = blocking(&store, Store::counts).await?;
     info!(resumed, done = before.done, dead = before.dead, "starting");
