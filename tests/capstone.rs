@@ -268,6 +268,8 @@ fn ten_thousand_items_through_quotas_and_faults_are_each_applied_once() {
         "0.005",
         "--drop-rate",
         "0.01",
+        "--lose-rate",
+        "0.01",
     ]);
     let db = db_path("faults");
     let output = run_client(
@@ -296,6 +298,12 @@ fn ten_thousand_items_through_quotas_and_faults_are_each_applied_once() {
         );
     }
     check_exactly_once(&service, &db, &generated(10_000));
+    // Items applied whose answer was lost were sent again, and the service knew them.
+    let duplicates = service.ledger()["duplicates"].as_u64();
+    assert!(
+        duplicates > Some(0),
+        "no lost answer retried: {duplicates:?}"
+    );
     // Stopped with SIGTERM, the service reports its ledger as its last line.
     let summary = service.stop();
     assert!(
@@ -310,7 +318,7 @@ fn sigkill_at_six_moments_then_a_resume_loses_nothing_and_applies_nothing_twice(
     let service = Service::start(&["--quota", "3000", "--burst", "100", "--fail-rate", "0.02"]);
     let db = db_path("killed");
     let generate = items.to_string();
-    // Each kill lands once the service has applied another sixth of the items more than at
+    // Each kill lands once the service has applied another twelfth of the items more than at
     // the kill before: at moments of the work, not of the clock, whatever the machine's load.
     for moment in 1..=6 {
         let before = service.applied();
@@ -474,6 +482,8 @@ fn bad_input_gets_one_line_and_status_2_and_a_malformed_line_a_dead_letter() {
         );
         assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     }
+
+    assert!(!db.exists(), "a refused run left a database behind");
 
     // A malformed line is a dead letter with its reason; the good lines are done.
     let items = tempfile_path("items.txt");

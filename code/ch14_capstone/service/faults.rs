@@ -1,7 +1,8 @@
-//! Faults on demand: a share of requests fail with 500, hang, or lose their connection. Each
-//! request draws one number from a seeded generator, so a run's faults can be replayed with the
-//! same `--seed` (in the same order of arrival). The generator is SplitMix64, a few lines of
-//! arithmetic on one atomic counter: no lock, and no crate needed for it.
+//! Faults on demand: a share of requests fail with 500, hang, lose their connection, or are
+//! applied and then lose it. Each request draws one number from a seeded generator, so a
+//! run's faults can be replayed with the same `--seed` (in the same order of arrival). The
+//! generator is SplitMix64, a few lines of arithmetic on one atomic counter: no lock, and no
+//! crate needed for it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,12 +16,15 @@ pub enum Fault {
     Hang,
     /// Reset the connection without an answer.
     Drop,
+    /// Apply the effect, then reset the connection without an answer.
+    Lose,
 }
 
 pub struct Faults {
     fail: f64,
     hang: f64,
     drop: f64,
+    lose: f64,
     state: AtomicU64,
 }
 
@@ -28,11 +32,12 @@ pub struct Faults {
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl Faults {
-    pub fn new(fail: f64, hang: f64, drop: f64, seed: u64) -> Faults {
+    pub fn new(fail: f64, hang: f64, drop: f64, lose: f64, seed: u64) -> Faults {
         Faults {
             fail,
             hang,
             drop,
+            lose,
             state: AtomicU64::new(seed),
         }
     }
@@ -47,6 +52,8 @@ impl Faults {
             Fault::Hang
         } else if draw < self.fail + self.hang + self.drop {
             Fault::Drop
+        } else if draw < self.fail + self.hang + self.drop + self.lose {
+            Fault::Lose
         } else {
             Fault::None
         }

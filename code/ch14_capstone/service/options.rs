@@ -35,6 +35,10 @@ pub struct Options {
     /// Share of requests whose connection is reset without an answer.
     #[arg(long, default_value_t = 0.0, value_parser = rate)]
     pub drop_rate: f64,
+    /// Share of requests whose effect is applied, then their connection reset without an
+    /// answer: the client cannot tell it from a drop, and retries an item already done.
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    pub lose_rate: f64,
     /// Seed of the fault draws: one seed draws the same faults in the same order of arrival.
     #[arg(long, default_value_t = 14)]
     pub seed: u64,
@@ -69,11 +73,12 @@ pub fn read() -> Options {
         std::process::exit(2);
     };
     let options = Options::try_parse().unwrap_or_else(|error| refuse(error));
-    // One check no single flag can make: the three shares are drawn from one number in [0, 1).
-    if options.fail_rate + options.hang_rate + options.drop_rate > 1.0 {
+    // One check no single flag can make: the four shares are drawn from one number in [0, 1).
+    let shares = options.fail_rate + options.hang_rate + options.drop_rate + options.lose_rate;
+    if shares > 1.0 {
         refuse(Options::command().error(
             ErrorKind::ArgumentConflict,
-            "--fail-rate, --hang-rate and --drop-rate add up to more than 1",
+            "--fail-rate, --hang-rate, --drop-rate and --lose-rate add up to more than 1",
         ));
     }
     options

@@ -42,6 +42,7 @@ impl Service {
                 options.fail_rate,
                 options.hang_rate,
                 options.drop_rate,
+                options.lose_rate,
                 options.seed,
             ),
             ledger: Ledger::default(),
@@ -114,6 +115,14 @@ async fn post_item(
             ledger.count_outcome("drop");
             connection.drop_connection();
             // Never sent: the connection fails when hyper tries to write it.
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Fault::Lose => {
+            // Applied, then the answer lost: only the idempotency key saves the retry from
+            // applying it twice.
+            ledger.apply(&key, &id);
+            ledger.count_outcome("lose");
+            connection.drop_connection();
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
         Fault::None if ledger.apply(&key, &id) => {
