@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use io_bound_tokio::{chapter, task_number};
+use io_bound_tokio::task_number;
 
-use crate::common::{binary, read, run, tempfile_path};
+use crate::common::{binary, constant_in, read, run, tempfile_path};
 
 /// Runs chapter 6 on the paused clock with `--with method`, and returns what it printed.
 fn paused(method: &str) -> String {
@@ -64,17 +64,10 @@ fn most_in_flight(what: &str, stdout: &str) -> u32 {
 /// The value of `const NAME: TYPE = VALUE;` in chapter 6's program, so that the tests and the
 /// program cannot drift apart.
 fn constant(name: &str) -> u32 {
-    let source = read(&chapter("ch06_bounded").expect("in the catalogue").source());
-    let start = format!("const {name}: ");
-    let line = source
-        .lines()
-        .find(|line| line.starts_with(&start))
-        .unwrap_or_else(|| panic!("ch06 has no {name}"));
-    line.split(" = ")
-        .nth(1)
-        .and_then(|value| value.strip_suffix(';'))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("not a number: {line}"))
+    let value = constant_in("ch06_bounded", name);
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number: {value}"))
 }
 
 #[test]

@@ -14,7 +14,7 @@ use io_bound_tokio::{
 };
 use pretty_assertions::assert_eq;
 
-use crate::common::{binary, files, read, root, run_measuring_cpu};
+use crate::common::{binary, constant_in, files, read, root, run_measuring_cpu};
 
 /// The most processor time a paused-clock run may use. The book's Run button sends a chapter
 /// to the Rust Playground, which compiles and runs it in a debug build, and mdBook gives up
@@ -115,22 +115,11 @@ fn accounted(name: &str, stdout: &str) {
 /// Chapter 8's service refuses requests past `OVERLOAD_FACTOR` times its `FULL_CAPACITY`:
 /// read from the program, so that the two cannot drift apart.
 fn service_most_in_flight() -> f64 {
-    let source = read(&the_chapter("ch08_adaptive").source());
     let constant = |name: &str| -> f64 {
-        let start = format!("const {name}: ");
-        // At the start of a line, or inside the program's `mod service`, indented and `pub`.
-        let line = source
-            .lines()
-            .find(|line| {
-                line.trim_start()
-                    .trim_start_matches("pub ")
-                    .starts_with(&start)
-            })
-            .unwrap_or_else(|| panic!("ch08 has no {name}"));
-        let value = line.split(" = ").nth(1).and_then(|v| v.strip_suffix(';'));
+        let value = constant_in("ch08_adaptive", name);
         value
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("not a number: {line}"))
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} is not a number: {value}"))
     };
     constant("FULL_CAPACITY") * constant("OVERLOAD_FACTOR")
 }

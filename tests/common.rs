@@ -179,6 +179,25 @@ pub fn tempfile_path(stem: &str) -> PathBuf {
     dir.join(format!("{stem}-{}-{number}", std::process::id()))
 }
 
+/// The value of `const NAME: TYPE = VALUE;` in a chapter's program, as written (`50`,
+/// `Duration::from_secs(2)`): a test that reads it from the program cannot drift apart from it.
+/// The line may be indented and `pub`, inside a module.
+pub fn constant_in(chapter: &str, name: &str) -> String {
+    let catalogued = io_bound_tokio::chapter(chapter)
+        .unwrap_or_else(|| panic!("{chapter} is not in the catalogue"));
+    let source = read(&catalogued.source());
+    let start = format!("const {name}: ");
+    let line = source
+        .lines()
+        .map(|line| line.trim_start().trim_start_matches("pub "))
+        .find(|line| line.starts_with(&start))
+        .unwrap_or_else(|| panic!("{chapter} has no {name}"));
+    line.split_once(" = ")
+        .and_then(|(_, value)| value.strip_suffix(';'))
+        .unwrap_or_else(|| panic!("not `const {name}: TYPE = VALUE;`: {line}"))
+        .to_string()
+}
+
 /// Reads a file of the project, relative to its root.
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(root().join(path))

@@ -6,7 +6,7 @@
 
 use std::process::Output;
 
-use crate::common::{binary, read, run_measuring_cpu};
+use crate::common::{binary, constant_in, run_measuring_cpu};
 
 /// Runs one lesson on the paused clock and returns its output; it must succeed.
 fn lesson(name: &str) -> Output {
@@ -60,15 +60,14 @@ fn counts(stdout: &str) -> Counts {
     }
 }
 
-/// The value of `const NAME: Duration = Duration::from_secs(N);` in the chapter's source.
+/// The `N` of `const NAME: Duration = Duration::from_secs(N);` in the chapter's source.
 fn seconds_constant(name: &str) -> u64 {
-    let source = read("code/ch07_select.rs".as_ref());
-    let start = format!("const {name}: Duration = Duration::from_secs(");
-    source
-        .lines()
-        .find_map(|line| line.strip_prefix(&start)?.strip_suffix(");"))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("ch07 has no {name} in whole seconds"))
+    let value = constant_in("ch07_select", name);
+    value
+        .strip_prefix("Duration::from_secs(")
+        .and_then(|seconds| seconds.strip_suffix(')'))
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in whole seconds: {value}"))
 }
 
 #[test]
