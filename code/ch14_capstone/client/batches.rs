@@ -14,10 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::items::Source;
 use crate::queue::{ImportError, Outcome, blocking};
+use crate::run::Failed;
 use crate::store::Store;
-
-/// The start of the error when a rerun's source is not the first run's: bad input, status 2.
-pub const CHANGED: &str = "the items differ from those this database was made from";
 
 const IMPORT_BATCH: usize = 1000;
 pub const WRITE_BATCH: usize = 500;
@@ -30,18 +28,18 @@ pub fn import(
     stop: &CancellationToken,
     imported: &watch::Sender<()>,
     progress: &ProgressBar,
-) -> Result<(), String> {
+) -> Result<(), Failed> {
     let mut batch = Vec::with_capacity(IMPORT_BATCH);
     let mut lines = source.peekable();
     while let Some(line) = lines.next() {
         batch.push(line.map_err(|error| format!("reading the items: {error}"))?);
         if batch.len() == IMPORT_BATCH || lines.peek().is_none() {
             store.import(&batch).map_err(|error| match error {
-                ImportError::Changed { line } => format!(
-                    "{CHANGED}: line {line} is not the item this database holds for it \
-                     (use a new --db for a new source)"
-                ),
-                ImportError::Database(error) => format!("database: {error}"),
+                ImportError::Changed { line } => Failed::Input(format!(
+                    "the items differ from those this database was made from: line {line} \
+                     is not the item it holds for it (use a new --db for a new source)"
+                )),
+                ImportError::Database(error) => Failed::Run(format!("database: {error}")),
             })?;
             progress.inc_length(batch.len() as u64);
             imported.send_replace(());

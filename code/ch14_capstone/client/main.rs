@@ -31,6 +31,7 @@ use crate::options::Options;
 use crate::queue::blocking;
 use crate::report::Stats;
 use crate::retry::RetryBudget;
+use crate::run::Failed;
 use crate::shutdown::Signals;
 use crate::store::Store;
 use crate::worker::Shared;
@@ -93,12 +94,6 @@ async fn start(options: Options) -> ExitCode {
     });
     let in_progress = cap as usize * IN_PROGRESS_PER_REQUEST;
     let store = Arc::new(store);
-    if options.retry_dead {
-        match blocking(&store, Store::retry_dead).await {
-            Ok(count) => tracing::info!(count, "dead letters sent again"),
-            Err(message) => return fail(1, message),
-        }
-    }
     let (run_shared, run_store, bar) = (Arc::clone(&shared), Arc::clone(&store), progress.clone());
     let outcome = run::run(
         run_store,
@@ -106,6 +101,7 @@ async fn start(options: Options) -> ExitCode {
         run_shared,
         in_progress,
         options.grace,
+        options.retry_dead,
         bar,
     )
     .await;
@@ -118,13 +114,12 @@ async fn start(options: Options) -> ExitCode {
     };
     shared.stats.print(&counts, &dead, started.elapsed());
     tracing::info!(limit = shared.limiter.limit(), "finished");
-    if let Err(message) = &outcome {
-        eprintln!("error: {message}");
+    if let Err(failed) = &outcome {
+        eprintln!("error: {failed}");
     }
     match (stopped.get(), outcome) {
         (Some(&signal_status), _) => ExitCode::from(signal_status),
-        // Found only while importing, but bad input all the same.
-        (None, Err(message)) if message.starts_with(batches::CHANGED) => ExitCode::from(2),
+        (None, Err(Failed::Input(_))) => ExitCode::from(2),
         (None, Ok(())) if counts.done == counts.total => ExitCode::SUCCESS,
         // Dead letters, or a failure during the run.
         (None, _) => ExitCode::FAILURE,

@@ -104,21 +104,15 @@ impl Store {
     }
 
     /// Items still claimed were in flight when the last run stopped: they go back to pending,
-    /// to be sent again. The service's idempotency makes a second send harmless.
-    pub fn recover(&self) -> rusqlite::Result<usize> {
-        self.db().execute(
-            "UPDATE items SET state = 'pending' WHERE state = 'claimed'",
-            [],
-        )
-    }
-
-    /// With `--retry-dead`: the dead letters of earlier runs go back to pending, once whatever
-    /// made them fail is fixed (an expired token, an outage). Malformed lines stay dead.
-    pub fn retry_dead(&self) -> rusqlite::Result<usize> {
+    /// to be sent again. The service's idempotency makes a second send harmless. With
+    /// `dead_too` (`--retry-dead`), so do the dead letters of earlier runs, once whatever made
+    /// them fail is fixed (an expired token, an outage); malformed lines stay dead.
+    pub fn recover(&self, dead_too: bool) -> rusqlite::Result<usize> {
+        let also = if dead_too { "dead" } else { "claimed" };
         self.db().execute(
             "UPDATE items SET state = 'pending', reason = NULL
-             WHERE state = 'dead' AND id NOT LIKE 'line:%'",
-            [],
+             WHERE state IN ('claimed', ?1) AND id NOT LIKE 'line:%'",
+            [also],
         )
     }
     // ANCHOR_END: import

@@ -24,18 +24,39 @@ use crate::worker::{Shared, process};
 /// Items a claim: one commit for a hundred claims.
 const CLAIM_BATCH: i64 = 100;
 
+/// How a run failed: on bad input found only once it was under way (an items file that is not
+/// the one the database was made from: exit status 2), or otherwise (status 1).
+pub enum Failed {
+    Input(String),
+    Run(String),
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Failed {
+        Failed::Run(message)
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (Failed::Input(message) | Failed::Run(message)) = self;
+        f.write_str(message)
+    }
+}
+
 pub async fn run(
     store: Arc<Store>,
     source: Source,
     shared: Arc<Shared>,
     in_progress: usize,
     grace: Duration,
+    retry_dead: bool,
     progress: ProgressBar,
-) -> Result<(), String> {
+) -> Result<(), Failed> {
     // However this returns, an error included, the importer and the item tasks are told to
     // stop: a blocking import left running would hold the process's exit until it ended.
     let _stop_on_return = shared.stop.clone().drop_guard();
-    let resumed = blocking(&store, Store::recover).await?;
+    let resumed = blocking(&store, move |store| store.recover(retry_dead)).await?;
     let before = blocking(&store, Store::counts).await?;
     info!(resumed, done = before.done, dead = before.dead, "starting");
     progress.set_position((before.done + before.dead).unsigned_abs());
@@ -103,7 +124,8 @@ pub async fn run(
     let imported = importing
         .await
         .map_err(|error| format!("importer: {error}"))?;
-    written.and(imported)
+    written?;
+    imported
 }
 // ANCHOR_END: dispatch
 
