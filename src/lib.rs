@@ -24,7 +24,32 @@ pub struct Chapter {
     /// Whether it needs only the crates the Rust Playground offers, so that the book's Run
     /// button works. The others say how to run them, and their Run buttons are off.
     pub playground: bool,
+    /// Its place in the workshop's schedule. Its exercises' minutes are theirs (`EXERCISES`).
+    pub workshop: Segment,
 }
+
+/// A chapter's segment of the workshop: the day it is taught, and the minutes of its talk and of
+/// the debrief after its exercises (or after its demo, for a chapter that has none).
+#[derive(Debug, Clone, Copy)]
+pub struct Segment {
+    /// 1: the one-day workshop. 2: the second day's extras.
+    pub day: u8,
+    pub talk: u16,
+    pub debrief: u16,
+}
+
+/// The minutes of a workshop day's opening (the setup's preflight, the plan) and of its
+/// closing (questions, what to read next).
+pub const OPENING_MINUTES: u16 = 15;
+pub const CLOSING_MINUTES: u16 = 15;
+/// A workshop day starts at this hour, and takes its breaks at the first segment's end past
+/// each of these times (hours, minutes), for these many minutes.
+pub const DAY_STARTS_AT: (u16, u16) = (9, 0);
+pub const BREAKS: &[((u16, u16), u16, &str)] = &[
+    ((10, 30), 15, "Break"),
+    ((12, 15), 60, "Lunch"),
+    ((15, 0), 15, "Break"),
+];
 
 /// One way of running a chapter's binary, and what it must print.
 #[derive(Debug)]
@@ -84,6 +109,11 @@ pub const CHAPTERS: &[Chapter] = &[
         }],
         paused_clock: true,
         playground: true,
+        workshop: Segment {
+            day: 1,
+            talk: 15,
+            debrief: 5,
+        },
     },
     Chapter {
         number: 2,
@@ -99,6 +129,11 @@ pub const CHAPTERS: &[Chapter] = &[
         }],
         paused_clock: true,
         playground: true,
+        workshop: Segment {
+            day: 1,
+            talk: 10,
+            debrief: 0,
+        },
     },
     Chapter {
         number: 3,
@@ -132,6 +167,11 @@ pub const CHAPTERS: &[Chapter] = &[
         ],
         paused_clock: true,
         playground: true,
+        workshop: Segment {
+            day: 1,
+            talk: 20,
+            debrief: 10,
+        },
     },
     Chapter {
         number: 4,
@@ -157,6 +197,11 @@ pub const CHAPTERS: &[Chapter] = &[
         ],
         paused_clock: true,
         playground: true,
+        workshop: Segment {
+            day: 1,
+            talk: 25,
+            debrief: 10,
+        },
     },
     Chapter {
         number: 5,
@@ -182,6 +227,11 @@ pub const CHAPTERS: &[Chapter] = &[
         ],
         paused_clock: true,
         playground: true,
+        workshop: Segment {
+            day: 1,
+            talk: 25,
+            debrief: 10,
+        },
     },
     Chapter {
         number: 6,
@@ -241,6 +291,11 @@ pub const CHAPTERS: &[Chapter] = &[
         ],
         paused_clock: true,
         playground: true,
+        workshop: Segment {
+            day: 2,
+            talk: 20,
+            debrief: 10,
+        },
     },
     Chapter {
         number: 7,
@@ -309,6 +364,11 @@ pub const CHAPTERS: &[Chapter] = &[
         ],
         paused_clock: true,
         playground: true,
+        workshop: Segment {
+            day: 1,
+            talk: 25,
+            debrief: 10,
+        },
     },
     Chapter {
         number: 8,
@@ -366,6 +426,11 @@ pub const CHAPTERS: &[Chapter] = &[
         ],
         paused_clock: true,
         playground: true,
+        workshop: Segment {
+            day: 2,
+            talk: 30,
+            debrief: 10,
+        },
     },
     Chapter {
         number: 9,
@@ -381,6 +446,11 @@ pub const CHAPTERS: &[Chapter] = &[
         }],
         paused_clock: false,
         playground: false,
+        workshop: Segment {
+            day: 2,
+            talk: 20,
+            debrief: 10,
+        },
     },
     Chapter {
         number: 10,
@@ -396,6 +466,11 @@ pub const CHAPTERS: &[Chapter] = &[
         }],
         paused_clock: false,
         playground: false,
+        workshop: Segment {
+            day: 1,
+            talk: 20,
+            debrief: 5,
+        },
     },
     Chapter {
         number: 11,
@@ -411,6 +486,11 @@ pub const CHAPTERS: &[Chapter] = &[
         }],
         paused_clock: true,
         playground: false,
+        workshop: Segment {
+            day: 2,
+            talk: 20,
+            debrief: 5,
+        },
     },
     Chapter {
         number: 12,
@@ -426,6 +506,11 @@ pub const CHAPTERS: &[Chapter] = &[
         }],
         paused_clock: false,
         playground: true,
+        workshop: Segment {
+            day: 2,
+            talk: 15,
+            debrief: 5,
+        },
     },
     Chapter {
         number: 13,
@@ -448,6 +533,11 @@ pub const CHAPTERS: &[Chapter] = &[
         }],
         paused_clock: false,
         playground: false,
+        workshop: Segment {
+            day: 2,
+            talk: 15,
+            debrief: 5,
+        },
     },
 ];
 
@@ -464,6 +554,8 @@ pub struct Capstone {
     pub teaches: &'static str,
     /// Its binaries: the service and the client.
     pub binaries: &'static [&'static str],
+    /// Its place in the workshop's schedule.
+    pub workshop: Segment,
 }
 
 /// Part III, the book's last part.
@@ -472,6 +564,11 @@ pub const CAPSTONE: Capstone = Capstone {
     slug: "capstone",
     teaches: "every lesson in one program: a real HTTP service with quotas and faults, a client that survives them",
     binaries: &["ch14_capstone_service", "ch14_capstone_client"],
+    workshop: Segment {
+        day: 2,
+        talk: 20,
+        debrief: 15,
+    },
 };
 
 impl Capstone {
@@ -492,6 +589,237 @@ impl Capstone {
             .map(|part| Path::new("code").join(self.name()).join(part))
             .collect()
     }
+}
+
+/// One exercise of the workshop: a starter the learner completes, a solution, and checks that
+/// run in the same file. The checks run the learner's code (on tokio's paused clock where
+/// `paused_clock` says so) and see the shape of its concurrency: when each job started and
+/// ended, how many ran at once, whether each ran exactly once.
+#[derive(Debug)]
+pub struct Exercise {
+    /// Its name: the learner's command names it, and its files are called after it.
+    pub slug: &'static str,
+    /// The number of the chapter it practises (14: Part III).
+    pub chapter: u8,
+    /// Its title, on its page and in the schedule.
+    pub title: &'static str,
+    /// The minutes a room needs for it, in the workshop's schedule.
+    pub minutes: u16,
+    /// Whether its checks run on the paused clock (at once, exact) or on the real clock.
+    pub paused_clock: bool,
+    /// Whether its page has a Run button: it needs only the Rust Playground's crates.
+    pub playground: bool,
+    /// Whether the starter compiles. An exercise whose lesson is a compile error starts
+    /// from one.
+    pub starter_compiles: bool,
+    /// Words the starter's failure must print: the hint that sends the learner on.
+    pub starter_says: &'static str,
+}
+
+/// The workshop's exercises, in the order of the day.
+pub const EXERCISES: &[Exercise] = &[
+    Exercise {
+        slug: "await",
+        chapter: 1,
+        title: "Nothing happens until you await",
+        minutes: 10,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: ".await",
+    },
+    Exercise {
+        slug: "join",
+        chapter: 3,
+        title: "Five at once: join_all, then a JoinSet",
+        minutes: 20,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "not yet implemented",
+    },
+    Exercise {
+        slug: "borrow",
+        chapter: 3,
+        title: "A spawned task that borrows",
+        minutes: 15,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: false,
+        starter_says: "error[E0373]",
+    },
+    Exercise {
+        slug: "consumers",
+        chapter: 4,
+        title: "Fifty consumers",
+        minutes: 25,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "not yet implemented",
+    },
+    Exercise {
+        slug: "bounded",
+        chapter: 4,
+        title: "Backpressure: a queue that holds 100",
+        minutes: 15,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "ahead",
+    },
+    Exercise {
+        slug: "timeout",
+        chapter: 5,
+        title: "A timeout for each task",
+        minutes: 20,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "timeout",
+    },
+    Exercise {
+        slug: "retries",
+        chapter: 5,
+        title: "Retries that retry",
+        minutes: 20,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "not yet implemented",
+    },
+    Exercise {
+        slug: "semaphore",
+        chapter: 6,
+        title: "A permit before the spawn",
+        minutes: 20,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "permit",
+    },
+    Exercise {
+        slug: "deadline",
+        chapter: 7,
+        title: "One deadline across every retry",
+        minutes: 20,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "deadline",
+    },
+    Exercise {
+        slug: "rate",
+        chapter: 8,
+        title: "A rate limiter",
+        minutes: 25,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "not yet implemented",
+    },
+    Exercise {
+        slug: "shutdown",
+        chapter: 9,
+        title: "A shutdown with a grace period",
+        minutes: 25,
+        paused_clock: true,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "not yet implemented",
+    },
+    Exercise {
+        slug: "blocking",
+        chapter: 12,
+        title: "Blocking work off the runtime",
+        minutes: 15,
+        paused_clock: false,
+        playground: true,
+        starter_compiles: true,
+        starter_says: "blocked",
+    },
+    Exercise {
+        slug: "capstone",
+        chapter: 14,
+        title: "A client against the real service",
+        minutes: 60,
+        paused_clock: false,
+        playground: false,
+        starter_compiles: true,
+        starter_says: "not yet implemented",
+    },
+];
+
+impl Exercise {
+    /// What the learner starts from, relative to the project's root.
+    pub fn starter(&self) -> PathBuf {
+        Path::new("code/exercises").join(format!("{}.rs", self.slug))
+    }
+
+    /// A solution, relative to the project's root.
+    pub fn solution(&self) -> PathBuf {
+        Path::new("code/exercises/solutions").join(format!("{}.rs", self.slug))
+    }
+
+    /// Its page, relative to the project's root.
+    pub fn page(&self) -> PathBuf {
+        Path::new("chapters/exercises").join(format!("{}.md", self.slug))
+    }
+
+    /// The learner's copy of the starter, relative to the project's root: outside `code/`, so
+    /// that the learner's edits never touch the book's own programs and tests.
+    pub fn learner_copy(&self) -> PathBuf {
+        Path::new("workshop").join(format!("{}.rs", self.slug))
+    }
+
+    /// The command that checks the learner's copy, as the exercise's page prints it.
+    pub fn command(&self) -> String {
+        format!("cargo run -q --bin exercise -- {}", self.slug)
+    }
+}
+
+/// Finds an exercise by its slug.
+pub fn exercise(slug: &str) -> Option<&'static Exercise> {
+    EXERCISES.iter().find(|exercise| exercise.slug == slug)
+}
+
+/// The command that compiles one file the way the Rust Playground does: a lone crate named
+/// `playground`, edition 2024, linked against the crates given as `(name, rlib)`, all of them
+/// built by cargo in one directory. The tests build the chapters and exercises with it; the
+/// workshop's `exercise` tool builds a learner's copy with it.
+pub fn playground_rustc(
+    source: &Path,
+    program: &Path,
+    externs: &[(String, PathBuf)],
+) -> std::process::Command {
+    let mut rustc =
+        std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
+    rustc
+        // What the playground's cargo tells the compiler the crate is called.
+        .env("CARGO_PKG_NAME", "playground")
+        .args([
+            "--edition",
+            "2024",
+            "--crate-type",
+            "bin",
+            "--crate-name",
+            "playground",
+        ]);
+    if let Some((_, rlib)) = externs.first()
+        && let Some(deps) = rlib.parent()
+    {
+        rustc
+            .arg("-L")
+            .arg(format!("dependency={}", deps.display()));
+    }
+    rustc.arg("-o").arg(program);
+    for (name, rlib) in externs {
+        rustc
+            .arg("--extern")
+            .arg(format!("{name}={}", rlib.display()));
+    }
+    rustc.arg(source);
+    rustc
 }
 
 impl Chapter {

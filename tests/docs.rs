@@ -11,7 +11,7 @@ use regex::Regex;
 use crate::common::{files, read};
 
 /// A page's title: its first `# ` heading.
-fn title(page: &str) -> &str {
+pub(crate) fn title(page: &str) -> &str {
     page.lines()
         .find_map(|line| line.strip_prefix("# "))
         .unwrap_or_default()

@@ -41,3 +41,4 @@ mod resume;
 mod select;
 mod shutdown;
 mod ui;
+mod workshop;

@@ -6,10 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
-use io_bound_tokio::{CHAPTERS, Chapter, elapsed_line, normalize, split_elapsed};
+use io_bound_tokio::{CHAPTERS, Chapter, elapsed_line, normalize, playground_rustc, split_elapsed};
 use pretty_assertions::assert_eq;
 
 use crate::chapters::PAUSED_CPU_LIMIT;
@@ -62,7 +61,7 @@ fn chapters_with_a_run_button_use_only_the_playground_crates() {
 /// `--extern name=path` for each of the playground's crates that the chapters use, as built
 /// for this test run: the chapters' build reports where cargo put them, so these are the very
 /// rlibs the chapters were built with, and nothing is built again.
-fn externs() -> &'static [(String, PathBuf)] {
+pub(crate) fn externs() -> &'static [(String, PathBuf)] {
     static EXTERNS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     EXTERNS.get_or_init(|| {
         let messages = chapters_build();
@@ -113,31 +112,8 @@ pub fn compile_standalone(source: &Path, out_dir: &str) -> PathBuf {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(out_dir);
     std::fs::create_dir_all(&out_dir).expect("the temporary directory can be made");
     let program = out_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let (_, first) = &externs()[0];
-    let deps_dir = first.parent().expect("an rlib lives in a directory");
-    let mut rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
-    rustc
-        .current_dir(root())
-        // What the playground's cargo tells the compiler the crate is called.
-        .env("CARGO_PKG_NAME", "playground")
-        .args([
-            "--edition",
-            "2024",
-            "--crate-type",
-            "bin",
-            "--crate-name",
-            "playground",
-        ])
-        .arg("-L")
-        .arg(format!("dependency={}", deps_dir.display()))
-        .arg("-o")
-        .arg(&program);
-    for (crate_name, rlib) in externs() {
-        rustc
-            .arg("--extern")
-            .arg(format!("{crate_name}={}", rlib.display()));
-    }
-    rustc.arg(source);
+    let mut rustc = playground_rustc(source, &program, externs());
+    rustc.current_dir(root());
     let output = rustc.output().expect("rustc runs");
     assert!(
         output.status.success(),
