@@ -15,7 +15,7 @@ use crate::common::{files, read, run};
 use crate::playground::compile_standalone;
 
 /// `rustc 1.95.0` from `rustc 1.95.0 (59807616e 2026-04-14)`.
-fn release(version: &str) -> String {
+pub(crate) fn release(version: &str) -> String {
     version
         .split_whitespace()
         .take(2)

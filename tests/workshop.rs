@@ -5,6 +5,7 @@
 //! `UPDATE_EXPECTED=1 cargo test --test book workshop::` rewrites the schedule's table from the
 //! catalogue.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -169,6 +170,69 @@ fn every_starter_fails_its_checks_and_says_what_to_fix() {
             });
         }
     });
+}
+
+/// The compiler's words for a starter that does not compile, as the learner sees them (their
+/// copy is `workshop/SLUG.rs`): the page shows them from `tests/expected/exercise.SLUG.stderr`.
+/// Like the snapshots in `tests/ui`, they belong to the compiler `tests/ui/rustc-version.txt`
+/// names; with another, the comparison is skipped and says so.
+#[test]
+fn a_starter_that_does_not_compile_shows_the_compilers_words() {
+    let recorded = crate::ui::release(&read(Path::new("tests/ui/rustc-version.txt")));
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = Command::new(rustc)
+        .arg("--version")
+        .output()
+        .expect("rustc runs");
+    let current = crate::ui::release(&String::from_utf8_lossy(&version.stdout));
+    for exercise in EXERCISES
+        .iter()
+        .filter(|exercise| !exercise.starter_compiles)
+    {
+        let dir = tempfile_path("learner");
+        std::fs::create_dir_all(dir.join("workshop")).expect("the folder can be made");
+        let copy = exercise.learner_copy();
+        std::fs::copy(root().join(exercise.starter()), dir.join(&copy)).expect("a copy");
+        let output = io_bound_tokio::playground_rustc(
+            &copy,
+            &dir.join("program"),
+            crate::playground::externs(),
+        )
+        .current_dir(&dir)
+        .output()
+        .expect("rustc runs");
+        std::fs::remove_dir_all(&dir).expect("the folder can be removed");
+        assert!(
+            !output.status.success(),
+            "{}: the starter compiles",
+            exercise.slug
+        );
+        let said = String::from_utf8_lossy(&output.stderr);
+        let snapshot = PathBuf::from(format!("tests/expected/exercise.{}.stderr", exercise.slug));
+        if std::env::var_os("UPDATE_EXPECTED").is_some() {
+            std::fs::write(root().join(&snapshot), said.as_bytes()).expect("a snapshot");
+        }
+        if current != recorded {
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nworkshop: the snapshot {} quotes {recorded}; this is {current}: SKIPPED.\n",
+                snapshot.display()
+            );
+            continue;
+        }
+        assert_eq!(
+            said,
+            read(&snapshot),
+            "`UPDATE_EXPECTED=1` rewrites {}",
+            snapshot.display()
+        );
+        let page = read(&exercise.page());
+        assert!(
+            page.contains(&format!("{{{{#include ../../{}}}}}", snapshot.display())),
+            "{}: the page does not show what the compiler says",
+            exercise.slug
+        );
+    }
 }
 
 #[test]
@@ -520,7 +584,10 @@ fn the_exercises_page_and_the_summary_list_every_exercise() {
     let summary = read(Path::new("chapters/SUMMARY.md"));
     for exercise in EXERCISES {
         assert!(
-            summary.contains(&format!("(exercises/{}.md)", exercise.slug)),
+            summary.contains(&format!(
+                "[{}](exercises/{}.md)",
+                exercise.title, exercise.slug
+            )),
             "{} is not in SUMMARY.md",
             exercise.slug
         );
