@@ -74,16 +74,22 @@ async fn producer(queue: mpsc::Sender<Task>, max_tasks: u32) {
 async fn normal_task(task_number: u32, time_to_execute: Duration) {
     let start = checks::now();
     tokio::time::sleep(time_to_execute).await;
-    checks::RAN.lock().unwrap().push((task_number, start, checks::now()));
+    checks::RAN
+        .lock()
+        .unwrap()
+        .push((task_number, start, checks::now()));
 }
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> std::process::ExitCode {
     checks::START.get_or_init(tokio::time::Instant::now);
-    let verdict = match tokio::time::timeout(Duration::from_secs(10_000), tokio::spawn(run())).await {
-        Err(_) => Err("run() still ran after 10000 s: a consumer that never stops? \
+    let verdict = match tokio::time::timeout(Duration::from_secs(10_000), tokio::spawn(run())).await
+    {
+        Err(_) => Err(
+            "run() still ran after 10000 s: a consumer that never stops? \
             recv() returns None once the queue is closed and empty"
-            .to_string()),
+                .to_string(),
+        ),
         Ok(Err(panic)) => Err(format!("run() panicked: {}", checks::message(panic))),
         Ok(Ok(())) => checks::judge(checks::now()),
     };
@@ -119,7 +125,10 @@ mod checks {
             return Err(format!("task {task} never ran ({} of 1000 did)", ran.len()));
         }
         if let Some(task) = times.iter().position(|&count| count > 1) {
-            return Err(format!("task {task} ran {} times: each task must run once", times[task]));
+            return Err(format!(
+                "task {task} ran {} times: each task must run once",
+                times[task]
+            ));
         }
         let last_end = ran.iter().map(|&(_, _, end)| end).fold(0.0, f64::max);
         if returned < last_end {
@@ -131,11 +140,17 @@ mod checks {
         // The most tasks running at once: at each start, count those begun and not yet ended.
         let most = ran
             .iter()
-            .map(|&(_, start, _)| ran.iter().filter(|&&(_, s, e)| s <= start && start < e).count())
+            .map(|&(_, start, _)| {
+                ran.iter()
+                    .filter(|&&(_, s, e)| s <= start && start < e)
+                    .count()
+            })
             .max()
             .unwrap_or(0);
         if most > super::CONSUMER_COUNT {
-            return Err(format!("{most} tasks ran at once: at most CONSUMER_COUNT (50) may"));
+            return Err(format!(
+                "{most} tasks ran at once: at most CONSUMER_COUNT (50) may"
+            ));
         }
         if most == 1 {
             return Err(format!(

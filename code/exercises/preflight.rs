@@ -22,7 +22,10 @@ fn main() -> ExitCode {
         eprintln!("✗ the paused clock: 3600 s of sleep took {real:?} of real time");
         return ExitCode::FAILURE;
     }
-    println!("✓ the paused clock: 3600 s of sleep in {:.3} s of real time", real.as_secs_f64());
+    println!(
+        "✓ the paused clock: 3600 s of sleep in {:.3} s of real time",
+        real.as_secs_f64()
+    );
 
     // The real clock: a sleep of 200 ms takes at least that, and not much more.
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -35,6 +38,9 @@ fn main() -> ExitCode {
         eprintln!("✗ the real clock: a sleep of 200 ms took {elapsed:?}");
         return ExitCode::FAILURE;
     }
-    println!("✓ the real clock: a sleep of 200 ms took {:.3} s", elapsed.as_secs_f64());
+    println!(
+        "✓ the real clock: a sleep of 200 ms took {:.3} s",
+        elapsed.as_secs_f64()
+    );
     ExitCode::SUCCESS
 }
