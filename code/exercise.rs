@@ -139,12 +139,20 @@ fn check(exercise: &Exercise, options: &Options) -> ExitCode {
         // The real service the checks start: built by cargo with this checker.
         command.env("CAPSTONE_SERVICE", sibling("ch14_capstone_service"));
     }
-    match run_bounded(command) {
+    let verdict = run_bounded(command);
+    // The program is this run's alone: nobody else needs it.
+    let _ = std::fs::remove_file(&program);
+    match verdict {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) if options.starter || options.solution => ExitCode::FAILURE,
         Ok(false) => {
+            let dir = if options.dir == Path::new("workshop") {
+                String::new()
+            } else {
+                format!(" --dir {}", options.dir.display())
+            };
             eprintln!(
-                "\nNot yet: edit {} and run `{}` again.",
+                "\nNot yet: edit {} and run `{}{dir}` again.",
                 source.display(),
                 exercise.command()
             );
@@ -201,7 +209,13 @@ fn build(source: &Path, exercise: &Exercise) -> Result<PathBuf, Failure> {
         also.extend(["--bin", "ch14_capstone_service", "--lib"]);
     }
     let externs = crates(&wanted, &also).map_err(Failure::Usage)?;
-    let program = sibling(&format!("exercises/{}", exercise.slug));
+    // A name of this run's own: two checks of one exercise at once (a learner's and a test's)
+    // must not write over each other's program while it is linked or run.
+    let program = sibling(&format!(
+        "exercises/{}-{}",
+        exercise.slug,
+        std::process::id()
+    ));
     if let Some(dir) = program.parent() {
         std::fs::create_dir_all(dir).map_err(|error| Failure::Usage(error.to_string()))?;
     }
@@ -341,7 +355,7 @@ fn preflight() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let program = sibling("exercises/preflight");
+    let program = sibling(&format!("exercises/preflight-{}", std::process::id()));
     if let Some(dir) = program.parent()
         && let Err(error) = std::fs::create_dir_all(dir)
     {
@@ -359,7 +373,9 @@ fn preflight() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    match run_bounded(Command::new(&program)) {
+    let verdict = run_bounded(Command::new(&program));
+    let _ = std::fs::remove_file(&program);
+    match verdict {
         Ok(true) => {
             println!("Ready for the workshop.");
             ExitCode::SUCCESS

@@ -41,10 +41,12 @@ pub struct Segment {
 /// The minutes of a workshop day's opening (the setup's preflight, the plan) and of its
 /// closing (questions, what to read next).
 pub const OPENING_MINUTES: u16 = 15;
-pub const CLOSING_MINUTES: u16 = 15;
-/// A workshop day starts at this hour, and takes its breaks at the first segment's end past
-/// each of these times (hours, minutes), for these many minutes.
+pub const CLOSING_MINUTES: u16 = 10;
+/// A workshop day starts at this hour, and takes a break at the end of the segment that runs
+/// past each of these times (hours, minutes), for these many minutes; or before that segment,
+/// if it would run on for more than `BREAK_LATE_BY_AT_MOST` minutes past the time.
 pub const DAY_STARTS_AT: (u16, u16) = (9, 0);
+pub const BREAK_LATE_BY_AT_MOST: u16 = 30;
 pub const BREAKS: &[((u16, u16), u16, &str)] = &[
     ((10, 30), 15, "Break"),
     ((12, 15), 60, "Lunch"),
@@ -199,7 +201,7 @@ pub const CHAPTERS: &[Chapter] = &[
         playground: true,
         workshop: Segment {
             day: 1,
-            talk: 25,
+            talk: 30,
             debrief: 10,
         },
     },
@@ -366,7 +368,7 @@ pub const CHAPTERS: &[Chapter] = &[
         playground: true,
         workshop: Segment {
             day: 1,
-            talk: 25,
+            talk: 30,
             debrief: 10,
         },
     },
@@ -468,7 +470,7 @@ pub const CHAPTERS: &[Chapter] = &[
         playground: false,
         workshop: Segment {
             day: 1,
-            talk: 20,
+            talk: 15,
             debrief: 5,
         },
     },
@@ -702,7 +704,7 @@ pub const EXERCISES: &[Exercise] = &[
         slug: "deadline",
         chapter: 7,
         title: "One deadline across every retry",
-        minutes: 20,
+        minutes: 25,
         paused_clock: true,
         playground: true,
         starter_compiles: true,

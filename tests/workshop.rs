@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use io_bound_tokio::{
-    BREAKS, CAPSTONE, CHAPTERS, CLOSING_MINUTES, DAY_STARTS_AT, EXERCISES, Exercise,
-    OPENING_MINUTES, Segment,
+    BREAK_LATE_BY_AT_MOST, BREAKS, CAPSTONE, CHAPTERS, CLOSING_MINUTES, DAY_STARTS_AT, EXERCISES,
+    Exercise, OPENING_MINUTES, Segment,
 };
 use pretty_assertions::assert_eq;
 
@@ -489,6 +489,16 @@ fn schedule() -> String {
                 .filter(|exercise| exercise.chapter == number)
                 .collect();
             let minutes: u16 = exercises.iter().map(|exercise| exercise.minutes).sum();
+            let length = segment.talk + minutes + segment.debrief;
+            // A break before this segment, if it would run on too long past the break's time.
+            if let Some(((hour, minute), pause, name)) = breaks.peek()
+                && now + length > hour * 60 + minute + BREAK_LATE_BY_AT_MOST
+                && index > 0
+            {
+                out.push_str(&format!("| {} | *{name}* | | | |\n", clock(now)));
+                now += pause;
+                breaks.next();
+            }
             let names: Vec<String> = exercises
                 .iter()
                 .map(|exercise| format!("[{}](../exercises/{}.md)", exercise.title, exercise.slug))
@@ -504,19 +514,19 @@ fn schedule() -> String {
                 segment.talk,
                 segment.debrief
             ));
-            now += segment.talk + minutes + segment.debrief;
+            now += length;
             total = (
                 total.0 + segment.talk,
                 total.1 + minutes,
                 total.2 + segment.debrief,
             );
-            // No break between the last segment and the closing.
-            if let Some(((hour, minute), length, name)) = breaks.peek()
+            // Or after it, once its end has reached the break's time; none before the closing.
+            if let Some(((hour, minute), pause, name)) = breaks.peek()
                 && now >= hour * 60 + minute
                 && index < last
             {
                 out.push_str(&format!("| {} | *{name}* | | | |\n", clock(now)));
-                now += length;
+                now += pause;
                 breaks.next();
             }
         }

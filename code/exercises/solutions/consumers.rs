@@ -100,7 +100,8 @@ async fn main() -> std::process::ExitCode {
     {
         Err(_) => Err(
             "run() still ran after 10000 s: a consumer that never stops? \
-            recv() returns None once the queue is closed and empty"
+            recv() returns None once the queue is empty and closed, and it closes only when \
+            the last Sender is dropped: is one still alive (a clone, or one kept in run)?"
                 .to_string(),
         ),
         Ok(Err(panic)) => Err(format!("run() panicked: {}", checks::message(panic))),
@@ -167,8 +168,10 @@ mod checks {
         }
         if most == 1 {
             return Err(format!(
-                "elapsed {returned:.2} s: the consumers took turns, one task at a time. \
-                 Is the lock held across the task? Take the task in one statement, run it in the next"
+                "elapsed {returned:.2} s: one task at a time. Is the lock held across the \
+                 task? A guard lives to the end of its statement if it is a temporary, and to \
+                 the end of its block if it has a name (or is in a while let): drop it before \
+                 the task runs"
             ));
         }
         if returned > 20.0 {

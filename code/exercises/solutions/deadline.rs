@@ -159,6 +159,16 @@ mod checks {
         ended.sort_by_key(|e| e.0);
         let (budget, limit) = (BUDGET.as_secs_f64(), super::ATTEMPT_TIMEOUT.as_secs_f64());
         for &(item, outcome, end) in &ended {
+            if end > budget + 1e-6 && end < budget + 1e-3 {
+                // Later by less than a millisecond: the paused clock is exact, so this is a
+                // deadline read from the real clock.
+                return Err(format!(
+                    "item {item} ended {:.6} s past its deadline at {budget:.2} s, a hair late: \
+                     is the deadline a std::time::Instant (perhaps converted with .into())? On \
+                     tokio's clock, take it from tokio::time::Instant::now()",
+                    end - budget
+                ));
+            }
             if end > budget + 1e-6 {
                 let how = match outcome {
                     Outcome::Done => "finished",
