@@ -6,8 +6,18 @@
     const key = 'io-bound-tokio-teacher';
     const html = document.documentElement;
 
+    function openAll() {
+        for (const notes of document.querySelectorAll('details.speaker-notes')) {
+            notes.open = true;
+        }
+    }
+
+    // A teacher sees the notes open; a reader does not see them at all.
     function show(on) {
         html.classList.toggle('teacher', on);
+        if (on) {
+            openAll();
+        }
         try {
             localStorage.setItem(key, on ? '1' : '0');
         } catch (e) {
@@ -20,15 +30,11 @@
         show(asked === '1');
     } else {
         try {
-            html.classList.toggle('teacher', localStorage.getItem(key) === '1');
+            if (localStorage.getItem(key) === '1') {
+                show(true);
+            }
         } catch (e) {
             // No storage: readers' view.
-        }
-    }
-
-    function openAll() {
-        for (const notes of document.querySelectorAll('details.speaker-notes')) {
-            notes.open = true;
         }
     }
     // The print page lays out every chapter and prints: every note goes with it.
@@ -49,8 +55,5 @@
             return;
         }
         show(!html.classList.contains('teacher'));
-        if (html.classList.contains('teacher')) {
-            openAll();
-        }
     });
 })();
