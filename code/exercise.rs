@@ -111,7 +111,13 @@ fn check(exercise: &Exercise, options: &Options) -> ExitCode {
     let source = if options.starter {
         exercise.starter()
     } else if options.solution {
-        exercise.solution()
+        match solved_program(exercise) {
+            Ok(program) => program,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
     } else {
         let copy = options.dir.join(format!("{}.rs", exercise.slug));
         if let Err(error) = start_copy(exercise, &copy, options.reset) {
@@ -140,8 +146,11 @@ fn check(exercise: &Exercise, options: &Options) -> ExitCode {
         command.env("CAPSTONE_SERVICE", sibling("ch14_capstone_service"));
     }
     let verdict = run_bounded(command);
-    // The program is this run's alone: nobody else needs it.
+    // The program is this run's alone: nobody else needs it, nor the solution's source.
     let _ = std::fs::remove_file(&program);
+    if options.solution {
+        let _ = std::fs::remove_file(&source);
+    }
     match verdict {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) if options.starter || options.solution => ExitCode::FAILURE,
@@ -163,6 +172,28 @@ fn check(exercise: &Exercise, options: &Options) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes the book's solution as a whole program, the starter with its part filled in, beside
+/// this checker, and returns its path.
+fn solved_program(exercise: &Exercise) -> Result<PathBuf, String> {
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))
+    };
+    let program = io_bound_tokio::solved(&read(exercise.starter())?, &read(exercise.solution())?)?;
+    let path = profile_dir().join(format!(
+        "exercises/{}-solution-{}.rs",
+        exercise.slug,
+        std::process::id()
+    ));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|error| format!("cannot make {}: {error}", dir.display()))?;
+    }
+    std::fs::write(&path, program)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    Ok(path)
 }
 
 /// Copies the starter to `copy` unless it is there already (or `reset` asks for a new one).

@@ -758,7 +758,8 @@ impl Exercise {
         Path::new("code/exercises").join(format!("{}.rs", self.slug))
     }
 
-    /// A solution, relative to the project's root.
+    /// A solution's part, relative to the project's root: only what the learner writes, the
+    /// starter's `exercise` anchor filled in. `solved` makes the whole program of it.
     pub fn solution(&self) -> PathBuf {
         Path::new("code/exercises/solutions").join(format!("{}.rs", self.slug))
     }
@@ -778,6 +779,32 @@ impl Exercise {
     pub fn command(&self) -> String {
         format!("cargo run -q --bin exercise -- {}", self.slug)
     }
+}
+
+/// The lines of `text` from its `ANCHOR: exercise` line to its `ANCHOR_END: exercise` line, both
+/// included, as a range of line indices.
+fn exercise_lines(text: &str) -> Option<std::ops::RangeInclusive<usize>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|line| line.contains("ANCHOR: exercise"))?;
+    let end = lines
+        .iter()
+        .position(|line| line.contains("ANCHOR_END: exercise"))?;
+    (start < end).then_some(start..=end)
+}
+
+/// The whole program a solution makes: the starter, with its `exercise` anchor's lines replaced
+/// by the solution's. `Err` says which file lacks the anchor.
+pub fn solved(starter: &str, solution: &str) -> Result<String, String> {
+    let theirs = exercise_lines(starter).ok_or("the starter has no `exercise` anchor")?;
+    let ours = exercise_lines(solution).ok_or("the solution has no `exercise` anchor")?;
+    let starter: Vec<&str> = starter.lines().collect();
+    let solution: Vec<&str> = solution.lines().collect();
+    let mut program: Vec<&str> = starter[..*theirs.start()].to_vec();
+    program.extend(&solution[ours]);
+    program.extend(&starter[theirs.end() + 1..]);
+    Ok(program.join("\n") + "\n")
 }
 
 /// Finds an exercise by its slug.
@@ -1001,6 +1028,19 @@ mod tests {
         let lines = ["task_number=1", "producer done", "task_number=0"];
         let normalized = normalize(&lines, Order::WithinWaves(50));
         assert_eq!(normalized, lines, "the middle line separates the groups");
+    }
+
+    #[test]
+    fn a_solution_replaces_the_starters_part_only() {
+        let starter = "a\n// ANCHOR: exercise\ntodo!()\n// ANCHOR_END: exercise\nz\n";
+        let solution = "// header\n// ANCHOR: exercise\nx\ny\n// ANCHOR_END: exercise\n";
+        let program = solved(starter, solution).unwrap();
+        assert_eq!(
+            program,
+            "a\n// ANCHOR: exercise\nx\ny\n// ANCHOR_END: exercise\nz\n"
+        );
+        assert!(solved("a\n", solution).is_err());
+        assert!(solved(starter, "x\n").is_err());
     }
 
     #[test]

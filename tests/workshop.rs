@@ -22,22 +22,6 @@ use crate::common::{binary, files, finish, read, root, run_measuring_cpu, tempfi
 const FROM: &str = "// ── From chapter ";
 const END: &str = "// ── End of chapter ";
 
-/// The lines of a file outside its `exercise` anchor: what starter and solution share.
-fn outside_the_exercise(text: &str) -> Vec<&str> {
-    let mut inside = false;
-    text.lines()
-        .filter(|line| {
-            if line.contains("ANCHOR: exercise") {
-                inside = true;
-            } else if line.contains("ANCHOR_END: exercise") {
-                inside = false;
-                return true;
-            }
-            !inside
-        })
-        .collect()
-}
-
 #[test]
 fn there_are_ten_exercises_or_more_each_with_its_files() {
     assert!(EXERCISES.len() >= 10, "{} exercises", EXERCISES.len());
@@ -61,19 +45,33 @@ fn there_are_ten_exercises_or_more_each_with_its_files() {
     }
 }
 
+/// The whole program of an exercise's solution: its starter, with the solution's part in place.
+fn solved(exercise: &Exercise) -> String {
+    io_bound_tokio::solved(&read(&exercise.starter()), &read(&exercise.solution()))
+        .unwrap_or_else(|error| panic!("{}: {error}", exercise.slug))
+}
+
 #[test]
-fn a_starter_and_its_solution_differ_only_in_the_learners_part() {
+fn a_solution_is_only_the_learners_part_and_differs_from_the_starter() {
     for exercise in EXERCISES {
-        let starter = read(&exercise.starter());
         let solution = read(&exercise.solution());
-        assert_eq!(
-            outside_the_exercise(&starter),
-            outside_the_exercise(&solution),
-            "{}: the starter and the solution differ outside `ANCHOR: exercise`",
+        let before_the_anchor = solution
+            .lines()
+            .take_while(|line| !line.contains("ANCHOR: exercise"))
+            .all(|line| line.is_empty() || line.starts_with("// "));
+        let after_the_anchor = solution
+            .lines()
+            .skip_while(|line| !line.contains("ANCHOR_END: exercise"))
+            .skip(1)
+            .all(str::is_empty);
+        assert!(
+            before_the_anchor && after_the_anchor,
+            "{}: the solution holds more than the learner's part",
             exercise.slug
         );
         assert_ne!(
-            starter, solution,
+            solved(exercise),
+            read(&exercise.starter()),
             "{}: the starter is solved",
             exercise.slug
         );
@@ -241,7 +239,9 @@ fn every_solution_passes_within_the_run_buttons_budget() {
         for exercise in EXERCISES.iter().filter(|exercise| exercise.playground) {
             scope.spawn(move || {
                 let slug = exercise.slug;
-                let program = compile(exercise, &exercise.solution(), "solution")
+                let source = tempfile_path(&format!("{slug}-solved.rs"));
+                std::fs::write(&source, solved(exercise)).expect("the program can be written");
+                let program = compile(exercise, &source, "solution")
                     .unwrap_or_else(|error| panic!("{slug}: the solution does not compile:\n{error}"));
                 let (output, cpu) = run_measuring_cpu(&program, &[]);
                 let stdout = String::from_utf8_lossy(&output.stdout);
@@ -318,22 +318,19 @@ fn the_learners_command_copies_the_starter_then_checks_the_copy() {
     );
 
     // The learner's work is checked, not the starter: a solved copy passes.
-    std::fs::copy(root().join(exercise.solution()), &copy).expect("the copy can be written");
-    let solved = exercise_command(&["consumers", "--dir", &dir_arg]);
+    std::fs::write(&copy, solved(exercise)).expect("the copy can be written");
+    let checked = exercise_command(&["consumers", "--dir", &dir_arg]);
     assert!(
-        solved.status.success(),
+        checked.status.success(),
         "{}",
-        String::from_utf8_lossy(&solved.stdout)
+        String::from_utf8_lossy(&checked.stdout)
     );
 
     // `--reset` starts again, and keeps the learner's work beside the new copy.
     let reset = exercise_command(&["consumers", "--dir", &dir_arg, "--reset"]);
     assert_eq!(reset.status.code(), Some(1));
     assert_eq!(read(&copy), read(&exercise.starter()));
-    assert_eq!(
-        read(&dir.join("consumers.rs.old")),
-        read(&exercise.solution())
-    );
+    assert_eq!(read(&dir.join("consumers.rs.old")), solved(exercise));
     std::fs::remove_dir_all(&dir).expect("the folder can be removed");
 }
 
