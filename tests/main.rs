@@ -27,6 +27,7 @@
 mod blocking;
 mod book;
 mod bounded;
+mod browser;
 mod capstone;
 mod chapters;
 mod cli;

@@ -16,7 +16,7 @@ use crate::common::{chapters_build, read, root, run_measuring_cpu};
 
 /// Crates of the playground's list that chapters may use. Anything else turns the book's
 /// Run button off, so a chapter that needs it must say so (and is not checked here).
-const PLAYGROUND_CRATES: &[&str] = &["tokio", "futures", "rand", "clap"];
+pub(crate) const PLAYGROUND_CRATES: &[&str] = &["tokio", "futures", "rand", "clap"];
 
 /// The crates a chapter's package lists in its `[dependencies]`.
 fn dependencies(chapter: &Chapter) -> Vec<String> {
