@@ -353,8 +353,9 @@ fn run_bounded(mut command: Command) -> Result<bool, String> {
     }
 }
 
-/// Checks a laptop before the workshop, in a few seconds: the toolchain's version, a program
-/// on the paused clock (an hour of sleeps, at once) and one on the real clock.
+/// Checks a laptop before the workshop, in a few seconds once everything is built: the
+/// toolchain's version, the crates every exercise needs, a program on the paused clock (an
+/// hour of sleeps, at once) and one on the real clock.
 fn preflight() -> ExitCode {
     println!("Checking this laptop for the workshop.");
     let version = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
@@ -386,6 +387,15 @@ fn preflight() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The last exercise's crates and the service it runs against: built now, if they were not.
+    let capstone = ["--bin", "ch14_capstone_service", "--lib"];
+    match crates(&["reqwest", "serde_json"], &capstone) {
+        Ok(_) => println!("✓ the crates of the capstone exercise, and its service, are built"),
+        Err(error) => {
+            eprintln!("✗ {error}");
+            return ExitCode::FAILURE;
+        }
+    }
     let program = sibling(&format!("exercises/preflight-{}", std::process::id()));
     if let Some(dir) = program.parent()
         && let Err(error) = std::fs::create_dir_all(dir)

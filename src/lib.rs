@@ -95,6 +95,10 @@ pub enum Order {
     NumbersVary,
 }
 
+/// Crates of the Rust Playground's list that the book's programs may use: a chapter or an
+/// exercise that needs any other crate has no Run button (its page says how to run it).
+pub const PLAYGROUND_CRATES: &[&str] = &["tokio", "futures", "rand", "clap"];
+
 /// The book's chapters, in order.
 pub const CHAPTERS: &[Chapter] = &[
     Chapter {

@@ -9,6 +9,13 @@
 //! Debian's `chromium` and `chromium-driver` packages give the browser and its driver; `.ci/run`
 //! installs them. Without them this test says it was skipped and why, except in CI (`CI` set),
 //! where their absence is a failure.
+//!
+//! A test binary of its own: the browser takes a core for the length of the test, and the
+//! book's other tests, which sleep side by side on the real clock, run before it, not beside it.
+
+// The helpers the book's other tests share; this binary uses a few of them.
+#[allow(dead_code)]
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -19,11 +26,10 @@ use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
-use io_bound_tokio::{CHAPTERS, EXERCISES};
+use io_bound_tokio::{CHAPTERS, EXERCISES, PLAYGROUND_CRATES};
 use serde_json::{Value, json};
 
-use crate::common::{binary, read, root, tempfile_path};
-use crate::playground::PLAYGROUND_CRATES;
+use common::{binary, read, root, tempfile_path};
 
 /// The path of a program on the `PATH`, if it is there.
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -319,7 +325,7 @@ fn the_site_works_in_a_browser() {
         // Straight to the terminal: libtest hides what a passing test prints.
         let _ = writeln!(
             std::io::stderr(),
-            "\nbrowser::the_site_works_in_a_browser: SKIPPED, {why}\n"
+            "\nbrowser: the_site_works_in_a_browser SKIPPED, {why}\n"
         );
         return;
     };

@@ -27,7 +27,6 @@
 mod blocking;
 mod book;
 mod bounded;
-mod browser;
 mod capstone;
 mod chapters;
 mod cli;

@@ -8,15 +8,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use io_bound_tokio::{CHAPTERS, Chapter, elapsed_line, normalize, playground_rustc, split_elapsed};
+use io_bound_tokio::{
+    CHAPTERS, Chapter, PLAYGROUND_CRATES, elapsed_line, normalize, playground_rustc, split_elapsed,
+};
 use pretty_assertions::assert_eq;
 
 use crate::chapters::PAUSED_CPU_LIMIT;
 use crate::common::{chapters_build, read, root, run_measuring_cpu};
-
-/// Crates of the playground's list that chapters may use. Anything else turns the book's
-/// Run button off, so a chapter that needs it must say so (and is not checked here).
-pub(crate) const PLAYGROUND_CRATES: &[&str] = &["tokio", "futures", "rand", "clap"];
 
 /// The crates a chapter's package lists in its `[dependencies]`.
 fn dependencies(chapter: &Chapter) -> Vec<String> {

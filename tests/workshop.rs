@@ -364,6 +364,7 @@ fn the_preflight_checks_both_clocks() {
     );
     for check in [
         "✓ rustc 1.",
+        "✓ the crates of the capstone exercise",
         "✓ the paused clock",
         "✓ the real clock",
         "Ready for the workshop.",

@@ -136,8 +136,9 @@ mod checks {
         if reported < end {
             return Err(format!(
                 "the timer reported {elapsed:.2} s at {reported:.2} s, before the task ended \
-                 at {end:.2} s: it was dropped too soon. `let _ = ...` drops a value at once; \
-                 is it bound to a name, `_timer`, that lives to the end of run?"
+                 at {end:.2} s: it was dropped too soon. Is it bound to a name, `_timer`, that \
+                 lives to the end of run? `let _ = Timer::start();` drops the new timer at once: \
+                 `_` binds nothing, and the timer is a temporary"
             ));
         }
         if timer_start > start {

@@ -148,6 +148,13 @@ mod checks {
                 starts.join(", ")
             ));
         }
+        let last_end = ended.iter().map(|&(_, end)| end).fold(0.0, f64::max);
+        if returned > last_end + 1e-6 {
+            return Err(format!(
+                "{name}(): elapsed {returned:.2} s, not 1.00: the five tasks had all ended at \
+                 {last_end:.2} s. What does it wait for after them? Return once the last is done"
+            ));
+        }
         results.sort();
         let expected: Vec<String> = (0..5).map(|n| format!("result {n}")).collect();
         if results != expected {

@@ -11,8 +11,9 @@ where
     Fut: Future<Output = ()>,
 {
     for number in 1..=policy.attempts {
-        // `attempt()` makes a new future: a new attempt, from the start. When the timeout
-        // expires, it drops the old one, which cancels it.
+        // `attempt()` makes a new future: a new attempt, from the start. On expiry the
+        // `Timeout` only answers `Err(Elapsed)`; this `.await` consumed it, so it is dropped
+        // here, with the attempt inside, which cancels the attempt.
         if tokio::time::timeout(policy.timeout, attempt())
             .await
             .is_ok()
