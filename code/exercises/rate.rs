@@ -52,9 +52,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 // ── The checks. They run your code on tokio's paused clock; no need to read on. ──
 
-/// Jobs in each wave; the second wave comes at SECOND_WAVE, after the limiter has been idle.
+/// Jobs in each wave; the second wave comes at SECOND_WAVE, after the limiter has been idle,
+/// and between two ticks of the first wave's grid of tenths, so that a turn kept on that grid
+/// would come less than 1/RATE s after the wave's first.
 const WAVE: u32 = 50;
-const SECOND_WAVE: f64 = 10.0;
+const SECOND_WAVE: f64 = 10.05;
 /// How long a request takes, in seconds.
 const REQUEST_TIME: f64 = 1.0;
 
@@ -135,11 +137,16 @@ mod checks {
                 .collect();
             if within.len() as f64 > RATE {
                 let last = within[within.len() - 1];
-                let why = if first >= SECOND_WAVE {
+                let why = if first < SECOND_WAVE - SLACK {
+                    "do all the jobs share one schedule of turns, each 1/RATE s after the one before?"
+                } else if last - first < SLACK {
                     "after a pause, are the turns nobody took handed out at once? A turn is never \
                      earlier than now (a tokio `interval` does, by default: see MissedTickBehavior)"
                 } else {
-                    "do all the jobs share one schedule of turns, each 1/RATE s after the one before?"
+                    "after the pause, are the turns still on the old grid, the second less than \
+                     1/RATE s after the first? Give each turn 1/RATE s after the last one given, \
+                     or now if that has passed (an `interval` with MissedTickBehavior::Skip keeps \
+                     to its grid)"
                 };
                 let when = if last - first < SLACK {
                     format!("at {first:.2} s")
