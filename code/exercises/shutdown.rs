@@ -4,7 +4,8 @@
 //! channel, as chapter 9's signal would. Write `run` so that, once the stop has come, it takes
 //! no new job, gives the jobs in flight GRACE to finish, aborts those still running after
 //! that, and says how many were done and how many abandoned. The checks at the bottom run your
-//! code on tokio's paused clock, and send the stop 3.5 s into the run.
+//! code on tokio's paused clock, and send the stop 3.5 s into the run; in a short scenario, at
+//! 0.5 s, at the very moment a job arrives, which must then not start.
 //!
 //! Check your work: `cargo run -q --bin exercise -- shutdown`, or the Run button.
 #![allow(unused)] // The starter leaves things unused until your part is written.
@@ -53,11 +54,21 @@ async fn work(job: Job) {
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> std::process::ExitCode {
     let mut passed = Vec::new();
-    for stop_at in [Some(3.5), None] {
-        match checks::scenario(stop_at).await {
-            Ok(summary) => passed.push(summary),
-            Err(problem) => return checks::report(Err(problem)),
+    // The last one, a job due at the very moment of the stop, is run many times: `select!`
+    // picks at random among the branches ready, so one run would prove little.
+    let (day, moment) = (checks::DAY.as_slice(), checks::MOMENT.as_slice());
+    for (stop_at, jobs, runs) in [(Some(3.5), day, 1), (None, day, 1), (Some(0.5), moment, 16)] {
+        let mut summary = String::new();
+        for _ in 0..runs {
+            match checks::scenario(stop_at, jobs).await {
+                Ok(said) => summary = said,
+                Err(problem) => return checks::report(Err(problem)),
+            }
         }
+        if runs > 1 {
+            summary += &format!(", in each of {runs} runs");
+        }
+        passed.push(summary);
     }
     checks::report(Ok(passed.join("\n✓ ")))
 }
@@ -68,9 +79,23 @@ mod checks {
     use std::sync::Mutex;
     use tokio::time::{Instant, sleep_until};
 
-    /// When each job arrives, and how long it runs, in seconds.
-    const ARRIVES: [f64; 10] = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 4.5, 5.0];
-    const LENGTHS: [f64; 10] = [1.0, 4.0, 2.0, 6.0, 1.0, 2.5, 3.0, 1.0, 2.0, 0.5];
+    /// The jobs of a scenario: when each arrives, and how long it runs, in seconds.
+    type Jobs = [(f64, f64)];
+    /// A day's work: ten jobs, about two a second.
+    pub const DAY: [(f64, f64); 10] = [
+        (0.0, 1.0),
+        (0.5, 4.0),
+        (1.0, 2.0),
+        (1.5, 6.0),
+        (2.0, 1.0),
+        (2.5, 2.5),
+        (3.0, 3.0),
+        (4.0, 1.0),
+        (4.5, 2.0),
+        (5.0, 0.5),
+    ];
+    /// A job that ends well within the grace period, and one due at the moment of the stop.
+    pub const MOMENT: [(f64, f64); 2] = [(0.0, 1.0), (0.5, 1.0)];
     /// What happened to the jobs: (number, "started" | "ended" | "cancelled", when).
     static SEEN: Mutex<Vec<(u32, &'static str, Instant)>> = Mutex::new(Vec::new());
 
@@ -95,38 +120,56 @@ mod checks {
         }
     }
 
-    /// Runs `run` with the jobs arriving on time and the stop, if any, at `stop_at`; waits
+    /// Runs `run` with `jobs` arriving on time and the stop, if any, at `stop_at`; waits
     /// 10 s more, so that jobs left running show it; and judges what happened.
-    pub async fn scenario(stop_at: Option<f64>) -> Result<String, String> {
+    pub async fn scenario(stop_at: Option<f64>, jobs: &'static Jobs) -> Result<String, String> {
         let start = Instant::now();
         SEEN.lock().unwrap().clear();
         let at = move |seconds: f64| start + Duration::from_secs_f64(seconds);
-        let (send_job, jobs) = mpsc::channel(ARRIVES.len());
+        let (send_job, queue) = mpsc::channel(jobs.len());
         let (send_stop, stop) = watch::channel(false);
         tokio::spawn(async move {
-            if let Some(stop_at) = stop_at {
+            let mut stop_due = stop_at;
+            for (number, &(arrives, length)) in (0..).zip(jobs) {
+                if let Some(stop_at) = stop_due.filter(|&stop_at| stop_at < arrives) {
+                    sleep_until(at(stop_at)).await;
+                    send_stop.send_replace(true);
+                    stop_due = None;
+                }
+                sleep_until(at(arrives)).await;
+                let length = Duration::from_secs_f64(length);
+                // Never full (it has room for every job). It fails once `run` has returned
+                // and dropped the queue: nobody takes jobs then.
+                let _ = send_job.try_send(Job { number, length });
+                if stop_due == Some(arrives) {
+                    // The same moment: the job and the stop are both there when `run` looks.
+                    send_stop.send_replace(true);
+                    stop_due = None;
+                }
+            }
+            drop(send_job); // The queue closes after the last arrival.
+            if let Some(stop_at) = stop_due {
                 sleep_until(at(stop_at)).await;
                 send_stop.send_replace(true);
             }
             // The sender stays: a dropped one would count as a stop.
             std::future::pending::<()>().await;
         });
-        tokio::spawn(async move {
-            for number in 0..ARRIVES.len() {
-                sleep_until(at(ARRIVES[number])).await;
-                let length = Duration::from_secs_f64(LENGTHS[number]);
-                let number = number as u32;
-                // Fails once `run` has returned and dropped the queue: nobody takes jobs then.
-                let _ = send_job.send(Job { number, length }).await;
-            }
-        }); // The queue closes here, at 5 s, with `send_job` dropped.
         let deadline = stop_at.map_or(f64::INFINITY, |stop_at| stop_at + GRACE.as_secs_f64());
-        let context = match stop_at {
-            Some(stop_at) => format!("stop at {stop_at:.2} s, grace period until {deadline:.2} s"),
-            None => "no stop, the queue closed at 5.00 s".to_string(),
+        let closed = jobs.last().map_or(0.0, |job| job.0);
+        let at_stop = jobs.iter().position(|job| Some(job.0) == stop_at);
+        let context = match (stop_at, at_stop) {
+            (Some(stop_at), Some(n)) => format!(
+                "stop at {stop_at:.2} s, and job {n} due at that same moment; grace period until \
+                 {deadline:.2} s"
+            ),
+            (Some(stop_at), None) => {
+                format!("stop at {stop_at:.2} s, grace period until {deadline:.2} s")
+            }
+            (None, _) => format!("no stop, the queue closed at {closed:.2} s"),
         };
         let limit = Duration::from_secs(1000);
-        let outcome = match tokio::time::timeout(limit, tokio::spawn(run(jobs, stop))).await {
+        let outcome = match tokio::time::timeout(limit, tokio::spawn(run(queue, stop))).await {
             Err(_) if stop_at.is_some() => Err(format!(
                 "run() still ran at 1000 s ({context}): does the loop end when the stop wins \
                  the select!?"
@@ -146,8 +189,8 @@ mod checks {
         let (mut wanted, mut last) = (Outcome::default(), 0.0_f64);
         let seen = SEEN.lock().unwrap().clone();
         let mut problems = Vec::new();
-        for (n, (&arrives, &length)) in ARRIVES.iter().zip(&LENGTHS).enumerate() {
-            let expected = if stop_at.is_some_and(|stop_at| arrives > stop_at) {
+        for (n, &(arrives, length)) in jobs.iter().enumerate() {
+            let expected = if stop_at.is_some_and(|stop_at| arrives >= stop_at) {
                 None
             } else if arrives + length <= deadline {
                 wanted.done += 1;
@@ -171,6 +214,7 @@ mod checks {
             }
             // The most telling problem is reported: the one with the lowest rank, a HINTS index.
             let rank = match (expected, fate) {
+                (None, _) if Some(arrives) == stop_at => 6,
                 (None, _) => 0,
                 (_, fate) if fate.is_none_or(|(started, ..)| (started - arrives).abs() > 1e-3) => 1,
                 (_, Some((_, "cancelled", _))) if stop_at.is_none() => 2,
@@ -187,8 +231,16 @@ mod checks {
         }
         if (returned - last).abs() > 1e-3 {
             let expected = "once the last job ended or was aborted";
+            let hint = match wanted.abandoned {
+                0 if returned > last => {
+                    ". Every job in flight had ended by then: is the grace period a sleep? Wait \
+                     for the jobs themselves (join_next) within the timeout, so that the wait \
+                     ends when they do"
+                }
+                _ => "",
+            };
             Err(format!(
-                "run() returned at {returned:.2} s, not {last:.2} s, {expected} ({context})"
+                "run() returned at {returned:.2} s, not {last:.2} s, {expected} ({context}){hint}"
             ))?;
         }
         if outcome != wanted {
@@ -203,7 +255,7 @@ mod checks {
         ))
     }
 
-    const HINTS: [&str; 6] = [
+    const HINTS: [&str; 7] = [
         "Race the next job against the stop with select!, and leave the loop when the stop wins",
         "Spawn each job into the JoinSet as soon as it comes",
         "With no stop, wait for every job, however long: GRACE is for a stop",
@@ -212,6 +264,8 @@ mod checks {
          the whole wait",
         "Once GRACE has passed since the stop, abort the jobs still running (one timeout around \
          the whole wait, then JoinSet::shutdown)",
+        "The stop was already raised when run() took that job: is the select! biased, with \
+         the stop's branch first? Without `biased;` it picks at random among the branches ready",
     ];
 
     /// A job's fate, in words: it never started, or it started, then ended or was cancelled.

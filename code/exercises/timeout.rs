@@ -1,8 +1,8 @@
 //! Exercise: a timeout for each task (chapter 5).
 //!
-//! `run_all` runs five tasks one after another, as chapter 5's consumer does; two of them are
-//! stuck. It gives the whole run one timeout, so the first stuck task uses up the time of all
-//! the others. Give each task a timeout of its own instead, LIMIT from its own start, so that
+//! `run_all` runs seven tasks one after another, as chapter 5's consumer does: two of them are
+//! stuck, one fails and one panics. It gives the whole run one timeout, so the first stuck task
+//! uses up the time of all the others. Give each task a timeout of its own instead, LIMIT from its own start, so that
 //! each stuck task is cancelled at its limit and every other task completes. The checks at the
 //! bottom run your code on tokio's paused clock: the stuck tasks' 1000 s pass at once.
 //!
@@ -101,16 +101,19 @@ async fn normal_task(task_number: u32, time_to_execute: Duration) {
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> std::process::ExitCode {
     checks::START.get_or_init(tokio::time::Instant::now);
+    checks::quiet_planned_panic();
     let [fast, stuck] = [1, 1000].map(|seconds| Behavior::Sleep(Duration::from_secs(seconds)));
-    let tasks = [fast, stuck, fast, stuck, fast];
-    let tasks = (0..)
+    let (fails, panics) = (Behavior::ExpectedError, Behavior::Panic);
+    let tasks = [fast, stuck, fails, fast, panics, stuck, fast];
+    let tasks: Vec<Task> = (0..)
         .zip(tasks)
-        .map(|(number, behavior)| Task { number, behavior });
-    let run = tokio::spawn(run_all(tasks.collect()));
+        .map(|(number, behavior)| Task { number, behavior })
+        .collect();
+    let run = tokio::spawn(run_all(tasks.clone()));
     let verdict = match tokio::time::timeout(Duration::from_secs(10_000), run).await {
         Err(_) => Err("run_all() still ran after 10000 s: did a stuck task get no timeout?".into()),
-        Ok(Err(panic)) => Err(format!("run_all() panicked: {panic}")),
-        Ok(Ok(outcomes)) => checks::judge(&outcomes, checks::now()),
+        Ok(Err(panic)) => Err(checks::panicked(panic)),
+        Ok(Ok(outcomes)) => checks::judge(&tasks, &outcomes, checks::now()),
     };
     match &verdict {
         Ok(summary) => println!("✓ {summary}\nAll checks pass."),
@@ -121,8 +124,12 @@ async fn main() -> std::process::ExitCode {
 
 mod checks {
     //! A lock's `unwrap()` here fails only if a check panicked while holding it.
-    use super::Outcome::{Done, TimedOut};
+    use super::Outcome::{Done, Failed, Panicked, TimedOut};
+    use super::{Behavior, Task};
     use std::sync::{Mutex, OnceLock};
+
+    /// What task 4 says when it panics, as planned.
+    const PLANNED: &str = "did not expect that?";
 
     pub static START: OnceLock<tokio::time::Instant> = OnceLock::new();
     /// Each task that started: its number, its start, its end if it ended, and if it completed.
@@ -150,11 +157,47 @@ mod checks {
         }
     }
 
-    pub fn judge(outcomes: &[super::Outcome], returned: f64) -> Result<String, String> {
+    /// The planned panic (task 4's) prints nothing: the checks report what became of it.
+    pub fn quiet_planned_panic() {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&PLANNED) {
+                default(info);
+            }
+        }));
+    }
+
+    /// What to say when `run_all` itself panicked.
+    pub fn panicked(error: tokio::task::JoinError) -> String {
+        let Ok(panic) = error.try_into_panic() else {
+            return "run_all() was cancelled".into();
+        };
+        let text = panic.downcast_ref::<&str>().map(|text| text.to_string());
+        let text = text.or_else(|| panic.downcast_ref::<String>().cloned());
+        match text.as_deref() {
+            Some(PLANNED) => format!(
+                "run_all() panicked with task 4's panic ({PLANNED:?}): a task's panic took the \
+                 whole run down. Run each task on a tokio task of its own (tokio::spawn), where \
+                 its panic stays; awaiting the handle then gives Err(JoinError)"
+            ),
+            text => format!("run_all() panicked: {}", text.unwrap_or("a panic")),
+        }
+    }
+
+    pub fn judge(
+        tasks: &[Task],
+        outcomes: &[super::Outcome],
+        returned: f64,
+    ) -> Result<String, String> {
         let ran = RAN.lock().unwrap().clone();
         let limit = super::LIMIT.as_secs_f64();
         let started = |number: &u32| ran.iter().any(|task| task.0 == *number);
-        let never: Vec<String> = (0..5)
+        // Only the tasks that sleep are watched: the others end at once, and show in `outcomes`.
+        let sleeps = tasks
+            .iter()
+            .filter(|task| matches!(task.behavior, Behavior::Sleep(_)));
+        let never: Vec<String> = sleeps
+            .map(|task| task.number)
             .filter(|n| !started(n))
             .map(|n| n.to_string())
             .collect();
@@ -180,9 +223,9 @@ mod checks {
         for (i, &(number, start, end, done)) in ran.iter().enumerate() {
             let Some(end) = end else {
                 return Err(format!(
-                    "task {number}, started at {start:.2} s, still ran when run_all returned: its \
-                     timeout dropped the JoinHandle, and a dropped handle leaves its task running. \
-                     Is the timeout inside the spawned task, around run_task(task)?"
+                    "task {number}, started at {start:.2} s, still ran when run_all returned: the \
+                     JoinHandle went with the expired timeout, and a dropped handle leaves its task \
+                     running. Is the timeout inside the spawned task, around run_task(task)?"
                 ));
             };
             if !done && (end - start - limit).abs() > 1e-6 {
@@ -202,11 +245,30 @@ mod checks {
                 ));
             }
         }
-        let expected = [Done, TimedOut, Done, TimedOut, Done];
-        if outcomes != expected {
+        let expected = [Done, TimedOut, Failed, Done, Panicked, TimedOut, Done];
+        if outcomes.len() != expected.len() {
             return Err(format!(
-                "run_all returned {outcomes:?}, not {expected:?}: one outcome per task, in order. \
-                 The timeout's Err(Elapsed) is Outcome::TimedOut"
+                "run_all returned {} outcomes ({outcomes:?}) for {} tasks: one per task, in order",
+                outcomes.len(),
+                expected.len()
+            ));
+        }
+        let wrong = outcomes
+            .iter()
+            .zip(&expected)
+            .position(|(got, want)| got != want);
+        if let Some(number) = wrong {
+            let does = match tasks[number].behavior {
+                Behavior::Sleep(time) if time > super::LIMIT => "is stuck",
+                Behavior::Sleep(_) => "takes 1 s",
+                Behavior::ExpectedError => "returns an Err",
+                Behavior::Panic => "panics",
+            };
+            return Err(format!(
+                "run_all said task {number}, which {does}, ended {:?}, not {:?}: take the three \
+                 layers apart. The handle's Err (a JoinError) is Panicked, the timeout's \
+                 Err(Elapsed) is TimedOut, run_task's own Err is Failed",
+                outcomes[number], expected[number]
             ));
         }
         if returned > 23.0 + 1e-6 {
@@ -214,9 +276,15 @@ mod checks {
                 "elapsed {returned:.2} s, not 23.00: run_all returned late, after its last task"
             ));
         }
-        let ended = ran.iter().map(|&(number, _, end, done)| {
-            let how = if done { "done" } else { "cancelled" };
-            format!("task {number} {how} at {:.2} s", end.unwrap_or(returned))
+        let ended = tasks.iter().zip(outcomes).map(|(task, outcome)| {
+            let number = task.number;
+            match ran.iter().find(|entry| entry.0 == number) {
+                Some(&(_, _, end, done)) => {
+                    let how = if done { "done" } else { "cancelled" };
+                    format!("task {number} {how} at {:.2} s", end.unwrap_or(returned))
+                }
+                None => format!("task {number} {}", format!("{outcome:?}").to_lowercase()),
+            }
         });
         Ok(format!(
             "{}; elapsed {returned:.2} s",

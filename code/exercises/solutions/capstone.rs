@@ -4,19 +4,28 @@
 
 // ANCHOR: exercise
 /// One POST of `item` to `{base}/items/{id}`, its payload as the body and an Idempotency-Key
-/// header; `Ok` for a 2xx answer, else the `Failure` it is.
+/// header, given REQUEST_TIMEOUT at most; `Ok` for a 2xx answer, else the `Failure` it is.
 async fn attempt(client: &reqwest::Client, base: &str, item: &Item) -> Outcome {
     let answer = client
         .post(format!("{base}/items/{}", item.id))
         // The item's id is its key: the same on every try, so the service applies it once.
         .header("Idempotency-Key", &item.id)
         .body(item.payload.clone())
+        // Connecting, sending and the whole answer: a service that never answers costs this.
+        .timeout(REQUEST_TIMEOUT)
         .send()
         .await;
-    // No answer: the item may have been applied or not. The key makes a retry safe either way.
-    let response = answer.map_err(|error| Failure::Retryable {
-        why: error.to_string(),
-        retry_after: Duration::ZERO,
+    // No answer (no connection, or one cut or timed out): the item may have been applied or
+    // not, and the key makes a retry safe either way. Any other error, such as a URL or a
+    // header reqwest could not build, would come again on every try.
+    let response = answer.map_err(|error| {
+        let why = error.to_string();
+        if error.is_connect() || error.is_timeout() || error.is_request() || error.is_body() {
+            let retry_after = Duration::ZERO;
+            Failure::Retryable { why, retry_after }
+        } else {
+            Failure::Final(why)
+        }
     })?;
     let status = response.status();
     if status.is_success() {

@@ -8,13 +8,16 @@
 async fn run_all(tasks: Vec<Task>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for task in tasks {
-        // The timeout runs inside the spawned task, around the work: when it expires, the task
-        // ends and drops the work's future, which cancels it. The next task gets a fresh LIMIT.
+        // The timeout is the spawned task's future, with the work inside it. When it expires it
+        // answers Err(Elapsed), the task is over, and tokio drops its future, work and all:
+        // that cancels the work. `timeout` fixes the deadline now, LIMIT from this spawn.
         let handle = tokio::spawn(tokio::time::timeout(LIMIT, run_task(task)));
         let outcome = match handle.await {
             Ok(Ok(Ok(()))) => Outcome::Done,
             Ok(Ok(Err(_error))) => Outcome::Failed,
             Ok(Err(_elapsed)) => Outcome::TimedOut,
+            // A JoinError is a panic, or a cancellation by `abort()` or a runtime shutting
+            // down. Nothing here aborts a task, so it is a panic.
             Err(_panic) => Outcome::Panicked,
         };
         outcomes.push(outcome);
