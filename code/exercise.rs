@@ -33,7 +33,7 @@ struct Options {
     /// Start again from the starter. Your copy is kept beside it, as SLUG.rs.old.
     #[arg(long, conflicts_with_all = ["starter", "solution"])]
     reset: bool,
-    /// Where your copies live.
+    /// Where your copies live, from the project's folder.
     #[arg(long, value_name = "FOLDER", default_value = "workshop")]
     dir: PathBuf,
 }
