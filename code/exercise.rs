@@ -15,7 +15,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use io_bound_tokio::{EXERCISES, Exercise, exercise, playground_rustc};
+use io_bound_tokio::{EXERCISES, Exercise, exercise, playground_rustc, rlibs};
 
 /// Checks your work on one of the workshop's exercises.
 #[derive(Parser)]
@@ -293,29 +293,11 @@ fn crates(wanted: &[&str], also: &[&str]) -> Result<Vec<(String, PathBuf)>, Stri
     if !output.status.success() {
         return Err("cargo could not build the crates the exercises use".into());
     }
-    let mut found = Vec::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let name = message["target"]["name"].as_str().unwrap_or_default();
-        if message["reason"] != "compiler-artifact" || !wanted.contains(&name) {
-            continue;
-        }
-        let rlib = message["filenames"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|file| file.as_str())
-            .find(|file| file.ends_with(".rlib"));
-        if let Some(rlib) = rlib {
-            found.push((name.to_string(), PathBuf::from(rlib)));
-        }
-    }
-    if found.len() != wanted.len() {
-        return Err(format!("cargo did not report every crate of {wanted:?}"));
-    }
-    Ok(found)
+    let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    rlibs(&messages, wanted)
 }
 
 /// `target/<profile>/`, where cargo put this checker.

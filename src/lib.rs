@@ -773,6 +773,12 @@ impl Exercise {
         Path::new("chapters/exercises").join(format!("{}.md", self.slug))
     }
 
+    /// What its solution prints, relative to the project's root: the figures its page quotes
+    /// come from this file, which the tests compare with the solution's output.
+    pub fn expected(&self) -> PathBuf {
+        Path::new("tests/expected").join(format!("exercise.{}.txt", self.slug))
+    }
+
     /// The learner's copy of the starter, relative to the project's root: outside `code/`, so
     /// that the learner's edits never touch the book's own programs and tests.
     pub fn learner_copy(&self) -> PathBuf {
@@ -814,6 +820,43 @@ pub fn solved(starter: &str, solution: &str) -> Result<String, String> {
 /// Finds an exercise by its slug.
 pub fn exercise(slug: &str) -> Option<&'static Exercise> {
     EXERCISES.iter().find(|exercise| exercise.slug == slug)
+}
+
+/// The rlib cargo built for each of the `wanted` crates, from the JSON messages of a
+/// `cargo build --message-format=json`: the exact files, where the target folder may also hold
+/// older builds of the same crates. `Err` names the crates cargo did not report.
+pub fn rlibs<'a>(
+    messages: impl IntoIterator<Item = &'a serde_json::Value>,
+    wanted: &[&str],
+) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    for message in messages {
+        let name = message["target"]["name"].as_str().unwrap_or_default();
+        if message["reason"] != "compiler-artifact"
+            || !wanted.contains(&name)
+            || found.iter().any(|(known, _)| known == name)
+        {
+            continue;
+        }
+        let rlib = message["filenames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|file| file.as_str())
+            .find(|file| file.ends_with(".rlib"));
+        if let Some(rlib) = rlib {
+            found.push((name.to_string(), PathBuf::from(rlib)));
+        }
+    }
+    let missing: Vec<&&str> = wanted
+        .iter()
+        .filter(|name| !found.iter().any(|(known, _)| known == *name))
+        .collect();
+    if missing.is_empty() {
+        Ok(found)
+    } else {
+        Err(format!("cargo did not report the crates {missing:?}"))
+    }
 }
 
 /// The command that compiles one file the way the Rust Playground does: a lone crate named
@@ -1032,6 +1075,28 @@ mod tests {
         let lines = ["task_number=1", "producer done", "task_number=0"];
         let normalized = normalize(&lines, Order::WithinWaves(50));
         assert_eq!(normalized, lines, "the middle line separates the groups");
+    }
+
+    #[test]
+    fn rlibs_are_read_from_cargos_messages() {
+        let messages: Vec<serde_json::Value> = [
+            r#"{"reason":"compiler-artifact","target":{"name":"tokio"},"filenames":["/t/libtokio-1.rmeta","/t/libtokio-1.rlib"]}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"clap"},"filenames":["/t/libclap-2.rlib"]}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+        ]
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+        let found = rlibs(&messages, &["tokio"]).unwrap();
+        assert_eq!(
+            found,
+            [("tokio".to_string(), PathBuf::from("/t/libtokio-1.rlib"))]
+        );
+        assert!(
+            rlibs(&messages, &["tokio", "futures"])
+                .unwrap_err()
+                .contains("futures")
+        );
     }
 
     #[test]

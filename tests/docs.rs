@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use io_bound_tokio::{CAPSTONE, CHAPTERS, elapsed_line};
+use io_bound_tokio::{CAPSTONE, CHAPTERS, EXERCISES, elapsed_line};
 use pretty_assertions::assert_eq;
 use regex::Regex;
 
-use crate::common::{files, read};
+use crate::common::{files, read, root};
 
 /// A page's title: its first `# ` heading.
 pub(crate) fn title(page: &str) -> &str {
@@ -66,6 +66,12 @@ fn programs() -> Vec<String> {
             sources.push(read(&file));
         }
     }
+    // The workshop's exercises: each one's starter, with its checks, and its solution.
+    for exercise in EXERCISES {
+        sources.push(read(&exercise.starter()));
+        sources.push(read(&exercise.solution()));
+    }
+    sources.push(read(Path::new("code/exercises/preflight.rs")));
     sources
 }
 
@@ -107,6 +113,25 @@ fn known_seconds() -> BTreeSet<String> {
     known
 }
 
+/// Every number in an exercise's starter, its solution, and what its solution prints
+/// (`tests/expected/exercise.SLUG.txt`, which the workshop's tests compare with the program).
+fn exercise_figures(exercise: &io_bound_tokio::Exercise) -> BTreeSet<String> {
+    let number = Regex::new(r"\d+(?:\.\d+)?").expect("a valid regex");
+    let mut texts = vec![read(&exercise.starter()), read(&exercise.solution())];
+    if root().join(exercise.expected()).is_file() {
+        texts.push(read(&exercise.expected()));
+    }
+    texts
+        .iter()
+        .flat_map(|text| {
+            number
+                .find_iter(text)
+                .map(|found| found.as_str().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Every match of `pattern`'s first group in the programs.
 fn known_literals(pattern: &str) -> BTreeSet<String> {
     let literal = Regex::new(pattern).expect("a valid regex");
@@ -135,8 +160,9 @@ fn every_time_and_count_in_the_prose_comes_from_the_programs() {
     let known_millis = known_literals(r"from_millis\((\d+)\)");
     let mut pages = vec![Path::new("README.md").to_path_buf()];
     pages.extend(
-        files("chapters", "md")
+        ["chapters", "chapters/exercises", "chapters/workshop"]
             .into_iter()
+            .flat_map(|folder| files(folder, "md"))
             // The benchmark's table is itself a measurement file, written by the program.
             .filter(|path| !path.to_string_lossy().ends_with(".table.md")),
     );
@@ -144,12 +170,19 @@ fn every_time_and_count_in_the_prose_comes_from_the_programs() {
     let mut checked = 0;
     for page in pages {
         let text = prose(&read(&page));
+        // An exercise's page may also quote its own program and what its solution prints.
+        let own = EXERCISES
+            .iter()
+            .find(|exercise| page.ends_with(exercise.page()))
+            .map(exercise_figures)
+            .unwrap_or_default();
         for found in seconds.captures_iter(&text) {
             checked += 1;
             // Compared as numbers: the prose may write 2.50 s where the catalogue has 2.5.
             let value: f64 = found[1].parse().expect("digits parse");
             let known = known_seconds
                 .iter()
+                .chain(&own)
                 .any(|figure| figure.parse::<f64>().is_ok_and(|known| known == value));
             if !known {
                 unknown.push(format!("{}: {:?}", page.display(), &found[0]));

@@ -4,7 +4,6 @@
 //! the playground would: with no arguments, so on tokio's paused clock where the chapter has
 //! one, within the Run button's budget of processor time.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -78,47 +77,37 @@ pub(crate) fn externs() -> &'static [(String, PathBuf)] {
         let mut wanted = wanted;
         wanted.sort();
         wanted.dedup();
-        let mut found = BTreeMap::new();
-        for message in messages {
-            let name = message["target"]["name"].as_str().unwrap_or_default();
-            if message["reason"] != "compiler-artifact" || !wanted.contains(&name) {
-                continue;
-            }
-            let rlib = message["filenames"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|file| file.as_str())
-                .find(|file| file.ends_with(".rlib"));
-            if let Some(rlib) = rlib {
-                found.insert(name.to_string(), PathBuf::from(rlib));
-            }
-        }
-        assert_eq!(
-            found.len(),
-            wanted.len(),
-            "cargo did not report every dependency: {found:?}"
-        );
-        found.into_iter().collect()
+        io_bound_tokio::rlibs(messages, &wanted).unwrap_or_else(|error| panic!("{error}"))
     })
 }
 
-/// Compiles one file as a lone crate named `playground`, against the package's dependencies as
-/// already built (no second build of tokio), and returns the program's path.
-pub fn compile_standalone(source: &Path, out_dir: &str) -> PathBuf {
+/// Compiles one file as a lone crate named `playground`, against the chapters' dependencies as
+/// already built (no second build of tokio), into `out_dir` under the tests' temporary folder,
+/// and returns the program's path. `Err`: what the compiler said.
+pub fn try_compile_standalone(source: &Path, out_dir: &str) -> Result<PathBuf, String> {
     let name = source.file_stem().expect("a file name").to_string_lossy();
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(out_dir);
     std::fs::create_dir_all(&out_dir).expect("the temporary directory can be made");
     let program = out_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let mut rustc = playground_rustc(source, &program, externs());
-    rustc.current_dir(root());
-    let output = rustc.output().expect("rustc runs");
-    assert!(
-        output.status.success(),
-        "{name} does not compile on its own as the playground's crate:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    program
+    let output = playground_rustc(source, &program, externs())
+        .current_dir(root())
+        .output()
+        .expect("rustc runs");
+    if output.status.success() {
+        Ok(program)
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// `try_compile_standalone`, for a file that must compile.
+pub fn compile_standalone(source: &Path, out_dir: &str) -> PathBuf {
+    try_compile_standalone(source, out_dir).unwrap_or_else(|error| {
+        panic!(
+            "{} does not compile on its own as the playground's crate:\n{error}",
+            source.display()
+        )
+    })
 }
 
 #[test]

@@ -15,7 +15,7 @@ use crate::common::{files, read, run};
 use crate::playground::compile_standalone;
 
 /// `rustc 1.95.0` from `rustc 1.95.0 (59807616e 2026-04-14)`.
-pub(crate) fn release(version: &str) -> String {
+fn release(version: &str) -> String {
     version
         .split_whitespace()
         .take(2)
@@ -23,15 +23,20 @@ pub(crate) fn release(version: &str) -> String {
         .join(" ")
 }
 
-#[test]
-fn compile_fail_lessons_match_the_compilers_words() {
+/// The compiler the snapshots quote (`tests/ui/rustc-version.txt`), and the one running now.
+pub(crate) fn compilers() -> (String, String) {
     let recorded = release(&read(Path::new("tests/ui/rustc-version.txt")));
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let output = Command::new(rustc)
         .arg("--version")
         .output()
         .expect("rustc runs");
-    let current = release(&String::from_utf8_lossy(&output.stdout));
+    (recorded, release(&String::from_utf8_lossy(&output.stdout)))
+}
+
+#[test]
+fn compile_fail_lessons_match_the_compilers_words() {
+    let (recorded, current) = compilers();
     if current != recorded {
         // Straight to the terminal: libtest hides what a passing test prints with `eprintln!`.
         let _ = writeln!(

@@ -11,12 +11,13 @@ use std::process::Command;
 
 use io_bound_tokio::{
     BREAK_LATE_BY_AT_MOST, BREAKS, CAPSTONE, CHAPTERS, CLOSING_MINUTES, DAY_STARTS_AT, EXERCISES,
-    Exercise, OPENING_MINUTES, Segment,
+    Exercise, OPENING_MINUTES, Order, Segment, normalize,
 };
 use pretty_assertions::assert_eq;
 
 use crate::chapters::PAUSED_CPU_LIMIT;
 use crate::common::{binary, files, finish, read, root, run_measuring_cpu, tempfile_path};
+use crate::playground::try_compile_standalone;
 
 /// The line that opens a block an exercise takes from its chapter, and the one that closes it.
 const FROM: &str = "// ── From chapter ";
@@ -122,29 +123,13 @@ fn the_code_an_exercise_gives_is_its_chapters_code() {
     );
 }
 
-/// Compiles an exercise's file as the Playground does. `Err`: what the compiler said.
-fn compile(exercise: &Exercise, source: &Path, kind: &str) -> Result<PathBuf, String> {
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("exercises-{kind}"));
-    std::fs::create_dir_all(&out).expect("the temporary directory can be made");
-    let program = out.join(exercise.slug);
-    let output = io_bound_tokio::playground_rustc(source, &program, crate::playground::externs())
-        .current_dir(root())
-        .output()
-        .expect("rustc runs");
-    if output.status.success() {
-        Ok(program)
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
-
 #[test]
 fn every_starter_fails_its_checks_and_says_what_to_fix() {
     std::thread::scope(|scope| {
         for exercise in EXERCISES.iter().filter(|exercise| exercise.playground) {
             scope.spawn(move || {
                 let slug = exercise.slug;
-                let compiled = compile(exercise, &exercise.starter(), "starter");
+                let compiled = try_compile_standalone(&exercise.starter(), "exercises-starter");
                 let said = match (compiled, exercise.starter_compiles) {
                     (Err(error), false) => error,
                     (Err(error), true) => panic!("{slug}: the starter does not compile:\n{error}"),
@@ -176,13 +161,7 @@ fn every_starter_fails_its_checks_and_says_what_to_fix() {
 /// names; with another, the comparison is skipped and says so.
 #[test]
 fn a_starter_that_does_not_compile_shows_the_compilers_words() {
-    let recorded = crate::ui::release(&read(Path::new("tests/ui/rustc-version.txt")));
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let version = Command::new(rustc)
-        .arg("--version")
-        .output()
-        .expect("rustc runs");
-    let current = crate::ui::release(&String::from_utf8_lossy(&version.stdout));
+    let (recorded, current) = crate::ui::compilers();
     for exercise in EXERCISES
         .iter()
         .filter(|exercise| !exercise.starter_compiles)
@@ -241,7 +220,7 @@ fn every_solution_passes_within_the_run_buttons_budget() {
                 let slug = exercise.slug;
                 let source = tempfile_path(&format!("{slug}-solved.rs"));
                 std::fs::write(&source, solved(exercise)).expect("the program can be written");
-                let program = compile(exercise, &source, "solution")
+                let program = try_compile_standalone(&source, "exercises-solution")
                     .unwrap_or_else(|error| panic!("{slug}: the solution does not compile:\n{error}"));
                 let (output, cpu) = run_measuring_cpu(&program, &[]);
                 let stdout = String::from_utf8_lossy(&output.stdout);
@@ -253,6 +232,22 @@ fn every_solution_passes_within_the_run_buttons_budget() {
                 assert!(
                     cpu <= PAUSED_CPU_LIMIT,
                     "{slug}: the solution used {cpu:?} of processor time: over the Run button's budget"
+                );
+                // What it prints, pinned: the figures its page quotes come from this file.
+                let expected = exercise.expected();
+                if std::env::var_os("UPDATE_EXPECTED").is_some() {
+                    std::fs::write(root().join(&expected), stdout.as_bytes()).expect("written");
+                }
+                // On the real clock, the figures are measurements: the words must match.
+                let order = if exercise.paused_clock { Order::Exact } else { Order::NumbersVary };
+                let lines: Vec<&str> = stdout.lines().collect();
+                let pinned = read(&expected);
+                let pinned: Vec<&str> = pinned.lines().collect();
+                assert_eq!(
+                    normalize(&lines, order),
+                    normalize(&pinned, order),
+                    "{slug}: the solution's output is not {}; `UPDATE_EXPECTED=1` rewrites it",
+                    expected.display()
                 );
             });
         }
