@@ -125,34 +125,31 @@ fn the_code_an_exercise_gives_is_its_chapters_code() {
 
 #[test]
 fn every_starter_fails_its_checks_and_says_what_to_fix() {
-    std::thread::scope(|scope| {
-        for exercise in EXERCISES.iter().filter(|exercise| exercise.playground) {
-            scope.spawn(move || {
-                let slug = exercise.slug;
-                let compiled = try_compile_standalone(&exercise.starter(), "exercises-starter");
-                let said = match (compiled, exercise.starter_compiles) {
-                    (Err(error), false) => error,
-                    (Err(error), true) => panic!("{slug}: the starter does not compile:\n{error}"),
-                    (Ok(_), false) => panic!("{slug}: the starter compiles, and should not"),
-                    (Ok(program), true) => {
-                        let (output, _) = run_measuring_cpu(&program, &[]);
-                        assert!(!output.status.success(), "{slug}: the starter passes");
-                        let stdout = String::from_utf8_lossy(&output.stdout);
-                        assert!(
-                            stdout.lines().any(|line| line.starts_with("✗ ")),
-                            "{slug}: the starter fails without a ✗ line: {stdout}"
-                        );
-                        format!("{stdout}{}", String::from_utf8_lossy(&output.stderr))
-                    }
-                };
+    // One at a time: a dozen compilers at once would starve the real-clock runs beside them.
+    for exercise in EXERCISES.iter().filter(|exercise| exercise.playground) {
+        let slug = exercise.slug;
+        let compiled = try_compile_standalone(&exercise.starter(), "exercises-starter");
+        let said = match (compiled, exercise.starter_compiles) {
+            (Err(error), false) => error,
+            (Err(error), true) => panic!("{slug}: the starter does not compile:\n{error}"),
+            (Ok(_), false) => panic!("{slug}: the starter compiles, and should not"),
+            (Ok(program), true) => {
+                let (output, _) = run_measuring_cpu(&program, &[]);
+                assert!(!output.status.success(), "{slug}: the starter passes");
+                let stdout = String::from_utf8_lossy(&output.stdout);
                 assert!(
-                    said.contains(exercise.starter_says),
-                    "{slug}: the starter's failure does not say {:?}:\n{said}",
-                    exercise.starter_says
+                    stdout.lines().any(|line| line.starts_with("✗ ")),
+                    "{slug}: the starter fails without a ✗ line: {stdout}"
                 );
-            });
-        }
-    });
+                format!("{stdout}{}", String::from_utf8_lossy(&output.stderr))
+            }
+        };
+        assert!(
+            said.contains(exercise.starter_says),
+            "{slug}: the starter's failure does not say {:?}:\n{said}",
+            exercise.starter_says
+        );
+    }
 }
 
 /// The compiler's words for a starter that does not compile, as the learner sees them (their
@@ -214,44 +211,45 @@ fn a_starter_that_does_not_compile_shows_the_compilers_words() {
 
 #[test]
 fn every_solution_passes_within_the_run_buttons_budget() {
-    std::thread::scope(|scope| {
-        for exercise in EXERCISES.iter().filter(|exercise| exercise.playground) {
-            scope.spawn(move || {
-                let slug = exercise.slug;
-                let source = tempfile_path(&format!("{slug}-solved.rs"));
-                std::fs::write(&source, solved(exercise)).expect("the program can be written");
-                let program = try_compile_standalone(&source, "exercises-solution")
-                    .unwrap_or_else(|error| panic!("{slug}: the solution does not compile:\n{error}"));
-                let (output, cpu) = run_measuring_cpu(&program, &[]);
-                let stdout = String::from_utf8_lossy(&output.stdout);
-                assert!(
-                    output.status.success() && stdout.ends_with("All checks pass.\n"),
-                    "{slug}: the solution fails:\n{stdout}{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-                assert!(
-                    cpu <= PAUSED_CPU_LIMIT,
-                    "{slug}: the solution used {cpu:?} of processor time: over the Run button's budget"
-                );
-                // What it prints, pinned: the figures its page quotes come from this file.
-                let expected = exercise.expected();
-                if std::env::var_os("UPDATE_EXPECTED").is_some() {
-                    std::fs::write(root().join(&expected), stdout.as_bytes()).expect("written");
-                }
-                // On the real clock, the figures are measurements: the words must match.
-                let order = if exercise.paused_clock { Order::Exact } else { Order::NumbersVary };
-                let lines: Vec<&str> = stdout.lines().collect();
-                let pinned = read(&expected);
-                let pinned: Vec<&str> = pinned.lines().collect();
-                assert_eq!(
-                    normalize(&lines, order),
-                    normalize(&pinned, order),
-                    "{slug}: the solution's output is not {}; `UPDATE_EXPECTED=1` rewrites it",
-                    expected.display()
-                );
-            });
+    // One at a time: a dozen compilers at once would starve the real-clock runs beside them.
+    for exercise in EXERCISES.iter().filter(|exercise| exercise.playground) {
+        let slug = exercise.slug;
+        let source = tempfile_path(&format!("{slug}-solved.rs"));
+        std::fs::write(&source, solved(exercise)).expect("the program can be written");
+        let program = try_compile_standalone(&source, "exercises-solution")
+            .unwrap_or_else(|error| panic!("{slug}: the solution does not compile:\n{error}"));
+        let (output, cpu) = run_measuring_cpu(&program, &[]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.ends_with("All checks pass.\n"),
+            "{slug}: the solution fails:\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            cpu <= PAUSED_CPU_LIMIT,
+            "{slug}: the solution used {cpu:?} of processor time: over the Run button's budget"
+        );
+        // What it prints, pinned: the figures its page quotes come from this file.
+        let expected = exercise.expected();
+        if std::env::var_os("UPDATE_EXPECTED").is_some() {
+            std::fs::write(root().join(&expected), stdout.as_bytes()).expect("written");
         }
-    });
+        // On the real clock, the figures are measurements: the words must match.
+        let order = if exercise.paused_clock {
+            Order::Exact
+        } else {
+            Order::NumbersVary
+        };
+        let lines: Vec<&str> = stdout.lines().collect();
+        let pinned = read(&expected);
+        let pinned: Vec<&str> = pinned.lines().collect();
+        assert_eq!(
+            normalize(&lines, order),
+            normalize(&pinned, order),
+            "{slug}: the solution's output is not {}; `UPDATE_EXPECTED=1` rewrites it",
+            expected.display()
+        );
+    }
 }
 
 /// Runs the learner's command, `exercise ARGS`, as a learner would (through the binary cargo
